@@ -1,0 +1,529 @@
+"""The per-task state machine: what may start, in which order, and what cancel and re-run mean.
+
+The engine owns scheduling and nothing else. It asks a runner to do the work, writes what the
+work prints to the task's log, and tells subscribers about every change as an event from
+:mod:`tui_build.events`. It never prints and imports no UI, so the dashboard, the console and the
+tests drive the very same object.
+
+Shape (as :mod:`graphlib`): a count of unmet dependencies per task; a task whose count reaches
+zero is ready and waits in a heap ordered by its longest remaining path; the loop starts ready
+tasks while the jobs limit and the task's pool allow. Commands (cancel, re-run) change states and
+recount; after the build has finished they resume it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import heapq
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+from .events import (
+    BuildFinished,
+    BuildStarted,
+    Cancel,
+    CancelAll,
+    Command,
+    Event,
+    Failure,
+    FailureKind,
+    Heartbeat,
+    ResourceSample,
+    Rerun,
+    RerunFailed,
+    RunSummary,
+    Stream,
+    TaskInfo,
+    TaskOutput,
+    TaskState,
+    TaskStateChanged,
+)
+from .graph import Graph, Task, resolve_job
+from .logs import log_file_name, new_run_id
+from .runners.base import Job, Outcome, Runner
+
+Subscriber = Callable[[Event], None]
+
+
+class UpToDateChecker(Protocol):
+    """Decides whether a ready task may be skipped, and learns from every success (the store)."""
+
+    def check(self, task: Task, job: Job, deps_ran: bool) -> str | None:
+        """A reason to skip ("up to date"), or None when the task must run."""
+
+    def succeeded(self, task: Task, job: Job) -> None:
+        """Record the fingerprint of a task that just succeeded."""
+
+    def invalidate(self, task: Task) -> None:
+        """Forget the task's last success (it failed, was cancelled or interrupted)."""
+
+
+class _TaskOutputSink:
+    """Receives a running task's bytes: appends them to its log and emits decoded chunks."""
+
+    def __init__(self, engine: Engine, task: str, path: Path) -> None:
+        self._engine = engine
+        self._task = task
+        self.path = path
+        self._file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in close()
+        self._decoders = {
+            Stream.STDOUT: codecs.getincrementaldecoder("utf-8")("replace"),
+            Stream.STDERR: codecs.getincrementaldecoder("utf-8")("replace"),
+        }
+        self.pid: int | None = None
+
+    def started(self, pid: int | None) -> None:
+        self.pid = pid
+
+    def output(self, stream: Stream, data: bytes) -> None:
+        self._file.write(data)
+        text = self._decoders[stream].decode(data)
+        if text:
+            self._engine._emit(TaskOutput(self._task, stream, text, self._engine._clock()))
+
+    def sample(self, cpu_percent: float, rss_bytes: int, processes: int) -> None:
+        self._engine._emit(
+            ResourceSample(self._task, cpu_percent, rss_bytes, processes, self._engine._clock())
+        )
+
+    def close(self) -> None:
+        for stream, decoder in self._decoders.items():
+            rest = decoder.decode(b"", final=True)
+            if rest:
+                self._engine._emit(TaskOutput(self._task, stream, rest, self._engine._clock()))
+        self._file.close()
+
+
+class Engine:
+    """Runs a selected :class:`Graph` with a jobs limit, pools, priorities and commands."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        runner: Runner,
+        *,
+        jobs: int,
+        keep_going: bool = False,
+        log_root: Path | None = None,
+        run_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+        weights: Mapping[str, float] | None = None,
+        checker: UpToDateChecker | None = None,
+        heartbeat_interval: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.graph = graph
+        self.runner = runner
+        self.jobs = max(1, jobs)
+        self.keep_going = keep_going
+        self.run_id = run_id or new_run_id()
+        root = graph.spec.root
+        self.log_dir = (log_root or root / ".tuibuild" / "logs") / self.run_id
+        self.checker = checker
+        self.heartbeat_interval = heartbeat_interval
+        self._clock = clock
+        base = dict(os.environ if env is None else env)
+        base.update(graph.spec.env)
+        base["PYTHONUNBUFFERED"] = "1"
+        self._env = base
+        self._names = list(graph.topological_order())
+        self._index = {name: i for i, name in enumerate(self._names)}
+        self._priority = graph.remaining_path(weights)
+        self._targets = set(graph.targets)
+        self.state: dict[str, TaskState] = dict.fromkeys(self._names, TaskState.PENDING)
+        self._unmet: dict[str, int] = {}
+        self._ready: list[tuple[float, int, str]] = []
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._work: dict[str, asyncio.Task[Outcome]] = {}  # the runner's part, what cancel stops
+        self._forced: set[str] = set()  # re-run on request: skip the up-to-date check once
+        self._started_at: dict[str, float] = {}
+        self._cancel_reason: dict[str, str] = {}
+        self._ran: set[str] = set()  # tasks that actually ran (not skipped) in this build
+        self._attempts: Counter[str] = Counter()
+        self._pool_use: Counter[str] = Counter()
+        self._pool_limits = dict(graph.spec.pools)
+        self._stopped_by: str | None = None  # fail-fast: the failure that stopped the build
+        self._interrupted = False
+        self._subscribers: list[Subscriber] = []
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[str] | None = None
+        self._build_started: float | None = None
+        self._resumed = False
+        self.summary = RunSummary()
+        self.subscribe(self.summary.apply)
+
+    # -- subscribers ------------------------------------------------------------------------
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Call `subscriber` with every event from now on, in order, on the engine's loop."""
+        self._subscribers.append(subscriber)
+
+    def _emit(self, event: Event) -> None:
+        for subscriber in self._subscribers:
+            subscriber(event)
+
+    # -- running ----------------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self._loop_task is None or self._loop_task.done()
+
+    async def run(self) -> str:
+        """Run until every task is finished; return the outcome (see :class:`BuildFinished`)."""
+        self._start_loop()
+        return await self.wait_finished()
+
+    async def wait_finished(self) -> str:
+        """Wait until the build is idle again (commands may have resumed it meanwhile)."""
+        while True:
+            task = self._loop_task
+            assert task is not None, "run() was never called"
+            outcome = await asyncio.shield(task)
+            if self._loop_task is task:
+                return outcome
+
+    async def shutdown(self) -> None:
+        """Cancel everything still running and close the runner."""
+        self.cancel_all()
+        if self._loop_task is not None:
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        await self.runner.close()
+
+    def interrupt(self) -> None:
+        """The user pressed Ctrl-C: cancel everything; the build ends "interrupted"."""
+        self._interrupted = True
+        self.cancel_all(reason="interrupted")
+
+    def _start_loop(self) -> None:
+        if self._loop_task is None or self._loop_task.done():
+            self._loop_task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def _loop(self) -> str:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        now = self._clock()
+        if self._build_started is None:
+            self._build_started = time.monotonic()
+        self._emit(
+            BuildStarted(
+                run_id=self.run_id,
+                build_file=str(self.graph.spec.path),
+                targets=tuple(self.graph.targets),
+                tasks=tuple(self._info(name) for name in self._names),
+                jobs=self.jobs,
+                log_dir=str(self.log_dir),
+                time=now,
+                resumed=self._resumed,
+            )
+        )
+        self._resumed = True
+        heartbeat = asyncio.get_running_loop().create_task(self._heartbeat())
+        try:
+            self._recount()
+            while True:
+                self._wake.clear()
+                self._start_ready()
+                if not self._running:
+                    if self._stopped_by is not None:
+                        self._block_rest(f"not started: the build stopped after {self._stopped_by} failed")
+                    if not self._running and not self._ready:
+                        break
+                    continue
+                await self._wake.wait()
+        finally:
+            heartbeat.cancel()
+        outcome = self._outcome()
+        counts = Counter(str(s) for s in self.state.values())
+        self._emit(
+            BuildFinished(
+                run_id=self.run_id,
+                outcome=outcome,
+                counts=dict(counts),
+                time=self._clock(),
+                elapsed=time.monotonic() - self._build_started,
+            )
+        )
+        return outcome
+
+    def _outcome(self) -> str:
+        states = set(self.state.values())
+        if self._interrupted:
+            return "interrupted"
+        if TaskState.FAILED in states or TaskState.BLOCKED in states:
+            return "failed"
+        if TaskState.CANCELLED in states:
+            return "cancelled"
+        return "succeeded"
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            if self._running:
+                now = time.monotonic()
+                running = tuple(
+                    (name, now - self._started_at.get(name, now)) for name in self._running
+                )
+                self._emit(Heartbeat(running, self._clock()))
+
+    # -- states -----------------------------------------------------------------------------
+
+    def _info(self, name: str) -> TaskInfo:
+        task = self.graph.tasks[name]
+        return TaskInfo(
+            name=name,
+            base=task.base,
+            group=task.group,
+            deps=tuple(task.deps),
+            description=task.description,
+            kind=task.kind,
+            command=task.command_text(),
+            target=name in self._targets,
+        )
+
+    def _set(self, name: str, state: TaskState, **details: object) -> None:
+        previous = self.state[name]
+        self.state[name] = state
+        self._emit(
+            TaskStateChanged(task=name, state=state, previous=previous, time=self._clock(), **details)  # type: ignore[arg-type]
+        )
+
+    def _recount(self) -> None:
+        """Recompute unmet dependencies and the ready heap from the states (after commands)."""
+        self._ready = []
+        for name in self._names:
+            state = self.state[name]
+            deps = self.graph.tasks[name].deps
+            self._unmet[name] = sum(1 for d in deps if not self.state[d].ok)
+            if state is TaskState.READY:
+                self._push_ready(name)
+            elif state is TaskState.PENDING:
+                bad = next((d for d in deps if self.state[d].bad), None)
+                if bad is not None:
+                    self._block(name, bad)
+                elif self._unmet[name] == 0:
+                    self._make_ready(name)
+
+    def _push_ready(self, name: str) -> None:
+        heapq.heappush(self._ready, (-self._priority.get(name, 1.0), self._index[name], name))
+
+    def _make_ready(self, name: str) -> None:
+        task = self.graph.tasks[name]
+        if task.kind == "none":
+            self._set(name, TaskState.SUCCEEDED, duration=0.0)
+            self._ran.add(name)
+            self._satisfied(name)
+            return
+        self._set(name, TaskState.READY)
+        self._push_ready(name)
+
+    def _block(self, name: str, because: str) -> None:
+        word = "cancelled" if self.state[because] is TaskState.CANCELLED else "failed"
+        if self.state[because] is TaskState.BLOCKED:
+            word = "blocked"
+        self._set(name, TaskState.BLOCKED, reason=f"dependency {word}: {because}")
+        for dependent in self.graph.dependents(name):
+            if self.state[dependent] in (TaskState.PENDING, TaskState.READY):
+                self._block(dependent, name)
+
+    def _satisfied(self, name: str) -> None:
+        """`name` ended ok: its dependents may become ready."""
+        for dependent in self.graph.dependents(name):
+            self._unmet[dependent] -= 1
+            if self._unmet[dependent] == 0 and self.state[dependent] is TaskState.PENDING:
+                self._make_ready(dependent)
+
+    def _block_dependents(self, name: str) -> None:
+        for dependent in self.graph.dependents(name):
+            if self.state[dependent] in (TaskState.PENDING, TaskState.READY):
+                self._block(dependent, name)
+
+    def _block_rest(self, reason: str) -> None:
+        for name in self._names:
+            if self.state[name] in (TaskState.PENDING, TaskState.READY):
+                self._set(name, TaskState.BLOCKED, reason=reason)
+        self._ready = []
+
+    # -- starting and finishing -------------------------------------------------------------
+
+    def _start_ready(self) -> None:
+        if self._stopped_by is not None:
+            return
+        skipped: list[tuple[float, int, str]] = []
+        while self._ready and len(self._running) < self.jobs:
+            item = heapq.heappop(self._ready)
+            name = item[2]
+            if self.state[name] is not TaskState.READY:
+                continue
+            pool = self.graph.tasks[name].pool
+            if pool is not None and self._pool_use[pool] >= self._pool_limits.get(pool, 1):
+                skipped.append(item)
+                continue
+            self._start(name)
+        for item in skipped:
+            heapq.heappush(self._ready, item)
+
+    def _start(self, name: str) -> None:
+        task = self.graph.tasks[name]
+        try:
+            job = resolve_job(task, self.graph.spec.root, self._env)
+        except Exception as exc:  # a placeholder that cannot be filled, a glob error, ...
+            self._set(name, TaskState.RUNNING)
+            self._fail(name, Failure(FailureKind.ERROR, f"cannot prepare the task: {exc}"), 0.0)
+            return
+        forced = name in self._forced
+        self._forced.discard(name)
+        if self.checker is not None and not forced:
+            deps_ran = any(d in self._ran for d in task.deps)
+            reason = self.checker.check(task, job, deps_ran)
+            if reason is not None:
+                self._set(name, TaskState.UP_TO_DATE, reason=reason)
+                self._satisfied(name)
+                return
+        self._attempts[name] += 1
+        log_path = self.log_dir / log_file_name(name, self._attempts[name])
+        if task.pool is not None:
+            self._pool_use[task.pool] += 1
+        self._started_at[name] = time.monotonic()
+        self._ran.add(name)
+        # RUNNING is announced here, not in _execute, so that a cancel arriving before the
+        # coroutine's first step still finds the task running and is honoured by _execute.
+        self._set(name, TaskState.RUNNING, log_path=str(log_path))
+        self._running[name] = asyncio.get_running_loop().create_task(
+            self._execute(task, job, log_path)
+        )
+
+    async def _execute(self, task: Task, job: Job, log_path: Path) -> None:
+        name = task.name
+        sink = _TaskOutputSink(self, name, log_path)
+        cancelled = name in self._cancel_reason
+        outcome = Outcome()
+        try:
+            if not cancelled:
+                work = asyncio.get_running_loop().create_task(self.runner.run(job, sink))
+                self._work[name] = work
+                outcome = await work
+        except asyncio.CancelledError:
+            cancelled = True
+        except Exception as exc:  # a bug in a runner must not take the build down
+            outcome = Outcome(Failure(FailureKind.ERROR, f"internal error: {exc!r}"))
+        finally:
+            sink.close()
+            self._work.pop(name, None)
+            self._running.pop(name, None)
+            if task.pool is not None:
+                self._pool_use[task.pool] -= 1
+            self._wake.set()
+        duration = time.monotonic() - self._started_at.pop(name, time.monotonic())
+        if cancelled:
+            reason = self._cancel_reason.pop(name, "cancelled")
+            self._set(
+                name, TaskState.CANCELLED, reason=reason, duration=duration, log_path=str(log_path)
+            )
+            if self.checker is not None:
+                self.checker.invalidate(task)
+            self._block_dependents(name)
+        elif outcome.failure is not None:
+            self._fail(name, outcome.failure, duration, log_path)
+        else:
+            if self.checker is not None:
+                self.checker.succeeded(task, job)
+            self._set(
+                name,
+                TaskState.SUCCEEDED,
+                duration=duration,
+                result=outcome.result,
+                log_path=str(log_path),
+            )
+            self._satisfied(name)
+
+    def _fail(self, name: str, failure: Failure, duration: float, log_path: Path | None = None) -> None:
+        self._set(
+            name,
+            TaskState.FAILED,
+            failure=failure,
+            reason=failure.message,
+            duration=duration,
+            log_path=str(log_path) if log_path else None,
+        )
+        if self.checker is not None:
+            self.checker.invalidate(self.graph.tasks[name])
+        self._block_dependents(name)
+        if not self.keep_going and self._stopped_by is None:
+            self._stopped_by = name
+        self._wake.set()
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def submit(self, command: Command) -> None:
+        """Apply a command from a frontend. Call on the engine's loop."""
+        if isinstance(command, Cancel):
+            for name in command.tasks:
+                self.cancel(name)
+        elif isinstance(command, Rerun):
+            self.rerun(*command.tasks, force=command.force)
+        elif isinstance(command, RerunFailed):
+            self.rerun_failed()
+        elif isinstance(command, CancelAll):
+            self.cancel_all()
+
+    def cancel(self, name: str, reason: str = "cancelled by user") -> None:
+        """Cancel the task and every unfinished task of its subtree; block what is downstream."""
+        self._cancel(self.graph.subtree(name), reason)
+
+    def cancel_all(self, reason: str = "cancelled by user") -> None:
+        self._cancel(self._names, reason)
+
+    def _cancel(self, names: Iterable[str], reason: str) -> None:
+        cancelled: list[str] = []
+        for name in names:
+            state = self.state[name]
+            if state is TaskState.RUNNING:
+                self._cancel_reason.setdefault(name, reason)
+                work = self._work.get(name)
+                if work is not None:
+                    work.cancel()
+            elif state in (TaskState.PENDING, TaskState.READY):
+                self._set(name, TaskState.CANCELLED, reason=reason)
+                cancelled.append(name)
+        for name in cancelled:
+            self._block_dependents(name)
+        self._wake.set()
+
+    def rerun(self, *names: str, force: bool = False) -> None:
+        """Send the tasks' failed / cancelled / blocked subtrees (all of it with `force`) back to
+        pending, then everything blocked that is no longer blocked; resume the build."""
+        reset: list[str] = []
+        for name in names:
+            for member in self.graph.subtree(name):
+                state = self.state[member]
+                if state.bad or (force and state.finished) or (member == name and state.finished):
+                    reset.append(member)
+                    if force or member == name:
+                        self._forced.add(member)
+        self._reset(reset, "forced" if force else "re-run")
+
+    def rerun_failed(self) -> None:
+        self._reset([n for n in self._names if self.state[n].bad], "re-run")
+
+    def _reset(self, names: list[str], reason: str) -> None:
+        self._stopped_by = None
+        self._interrupted = False
+        for name in dict.fromkeys(names):
+            if self.state[name].finished:
+                self._set(name, TaskState.PENDING, reason=reason)
+        # Blocked tasks whose dependencies are no longer bad wait again (in dependency order).
+        for name in self._names:
+            if self.state[name] is TaskState.BLOCKED and not any(
+                self.state[d].bad for d in self.graph.tasks[name].deps
+            ):
+                self._set(name, TaskState.PENDING, reason="unblocked")
+        if self.finished:
+            if any(not s.finished for s in self.state.values()):
+                self._start_loop()
+        else:
+            self._recount()
+            self._wake.set()

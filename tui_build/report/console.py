@@ -1,0 +1,244 @@
+"""Headless output for CI logs and pipes: grouped, unscrambled, with the cause at the bottom.
+
+By default each task's output is printed as one block when the task ends, copied from its log
+file (so nothing is held in memory however much a task prints); `--output stream` prints lines
+as they come, prefixed with the task name. A heartbeat names long-running tasks; the summary
+ends with every failure again, so the last screen of a CI log says what broke.
+
+Plain ANSI, no Rich: headless start-up must stay cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from typing import TextIO
+
+from ..events import (
+    BuildFinished,
+    BuildStarted,
+    Event,
+    Heartbeat,
+    RunSummary,
+    TaskOutput,
+    TaskRecord,
+    TaskState,
+    TaskStateChanged,
+)
+from ..logs import collapse_carriage_returns, read_tail, strip_escapes
+from ..symbols import SYMBOL, format_duration
+
+_ANSI = {
+    "green": "32",
+    "red": "31",
+    "yellow": "33",
+    "blue": "34",
+    "magenta": "35",
+    "cyan": "36",
+    "bright_black": "90",
+    "bright_red": "91",
+    "bold": "1",
+    "dim": "2",
+}
+_STATE_COLOR = {
+    TaskState.SUCCEEDED: "green",
+    TaskState.FAILED: "red",
+    TaskState.CANCELLED: "magenta",
+    TaskState.UP_TO_DATE: "blue",
+    TaskState.BLOCKED: "bright_red",
+    TaskState.RUNNING: "yellow",
+}
+_SHOWN = (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED)
+
+
+def use_color(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """NO_COLOR wins, then FORCE_COLOR, then whether the stream is a terminal."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR"):
+        return False
+    if env.get("FORCE_COLOR") not in (None, "", "0"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+class ConsoleReporter:
+    """An engine subscriber that writes the build's story to a text stream."""
+
+    def __init__(
+        self,
+        out: TextIO,
+        *,
+        mode: str = "block",
+        color: bool = False,
+        heartbeat_every: float = 30.0,
+        tail_lines: int = 20,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.out = out
+        self.mode = mode
+        self.color = color
+        self.heartbeat_every = heartbeat_every
+        self.tail_lines = tail_lines
+        self._clock = clock
+        self._last_heartbeat = clock()
+        self._partial: dict[str, str] = {}
+        self._width = min(shutil.get_terminal_size((100, 24)).columns, 120)
+
+    # -- styling ----------------------------------------------------------------------------
+
+    def style(self, text: str, *styles: str) -> str:
+        if not self.color or not styles:
+            return text
+        codes = ";".join(_ANSI[s] for s in styles if s in _ANSI)
+        return f"\x1b[{codes}m{text}\x1b[0m"
+
+    def _clean(self, text: str) -> str:
+        """Task output may carry escape sequences; keep none of them in a plain log."""
+        return text if self.color else strip_escapes(text)
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+
+    # -- events -----------------------------------------------------------------------------
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, TaskOutput):
+            if self.mode == "stream":
+                self._stream(event.task, event.text)
+        elif isinstance(event, TaskStateChanged):
+            if event.state in _SHOWN:
+                if self.mode == "stream":
+                    self._stream_end(event)
+                else:
+                    self._block(event)
+        elif isinstance(event, Heartbeat):
+            now = self._clock()
+            if now - self._last_heartbeat >= self.heartbeat_every:
+                self._last_heartbeat = now
+                running = ", ".join(f"{t} ({format_duration(s)})" for t, s in event.running)
+                self._write(self.style(f"… still running: {running}", "dim") + "\n")
+                self.out.flush()
+        elif isinstance(event, BuildStarted):
+            if event.resumed:
+                self._write(self.style("… resuming the build", "dim") + "\n")
+        elif isinstance(event, BuildFinished):
+            self.out.flush()
+
+    def _header(self, event: TaskStateChanged) -> str:
+        state = event.state
+        color = _STATE_COLOR.get(state, "")
+        head = f"{SYMBOL[state]} {event.task}"
+        detail = str(state)
+        if event.duration is not None:
+            detail += f" in {format_duration(event.duration)}"
+        if state is TaskState.FAILED and event.failure is not None:
+            detail += f": {event.failure.message}"
+        elif state is TaskState.CANCELLED and event.reason:
+            detail += f": {event.reason}"
+        line = f"── {head} ── {detail} "
+        pad = max(3, self._width - len(line))
+        return self.style(line + "─" * pad, color, "bold")
+
+    def _block(self, event: TaskStateChanged) -> None:
+        self._write(self._header(event) + "\n")
+        if event.log_path:
+            self._copy_log(event.log_path)
+        if event.failure is not None and event.failure.traceback:
+            self._write(self._clean(event.failure.traceback).rstrip("\n") + "\n")
+        self.out.flush()
+
+    def _copy_log(self, path: str) -> None:
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - closed below
+        except OSError:
+            return
+        with f:
+            last = b"\n"
+            while chunk := f.read(1 << 20):
+                text = chunk.decode("utf-8", "replace")
+                self._write(self._clean(text))
+                last = chunk[-1:]
+            if last != b"\n":
+                self._write("\n")
+
+    def _stream(self, task: str, text: str) -> None:
+        buffered = self._partial.pop(task, "") + text
+        lines = buffered.split("\n")
+        rest = lines.pop()
+        if rest:
+            self._partial[task] = rest
+        if lines:
+            prefix = self.style(f"[{task}]", "cyan") + " "
+            out = "".join(
+                prefix + self._clean(collapse_carriage_returns(line)) + "\n" for line in lines
+            )
+            self._write(out)
+
+    def _stream_end(self, event: TaskStateChanged) -> None:
+        rest = self._partial.pop(event.task, "")
+        if rest:
+            self._stream(event.task, rest + "\n")
+        if event.failure is not None and event.failure.traceback:
+            self._stream(event.task, event.failure.traceback)
+        self._write(self._header(event) + "\n")
+        self.out.flush()
+
+    # -- the end ----------------------------------------------------------------------------
+
+    def summary(self, summary: RunSummary) -> None:
+        """Counts, the slowest tasks, where the logs are, then every failure with its last lines."""
+        counts = summary.counts()
+        total = len(summary.tasks)
+        parts = [
+            self.style(f"{n} {state}", _STATE_COLOR.get(state, ""))
+            for state, n in counts.items()
+            if n
+        ]
+        outcome = summary.outcome or "unfinished"
+        self._write("\n" + self.style(f"═══ tuibuild: {outcome} ", "bold") + "═" * 40 + "\n")
+        self._write(
+            f"{total} task{'s' if total != 1 else ''}: {', '.join(parts)}"
+            f" in {format_duration(summary.elapsed)}\n"
+        )
+        slow = [r for r in summary.slowest(5) if (r.duration or 0) >= 0.05]
+        if slow:
+            self._write(
+                "slowest: "
+                + ", ".join(f"{r.info.name} {format_duration(r.duration)}" for r in slow)
+                + "\n"
+            )
+        cancelled = summary.in_state(TaskState.CANCELLED)
+        if cancelled:
+            names = ", ".join(r.info.name for r in cancelled[:10])
+            more = f" and {len(cancelled) - 10} more" if len(cancelled) > 10 else ""
+            self._write(self.style(f"cancelled: {names}{more}", "magenta") + "\n")
+        blocked = summary.in_state(TaskState.BLOCKED)
+        if blocked:
+            names = ", ".join(r.info.name for r in blocked[:10])
+            more = f" and {len(blocked) - 10} more" if len(blocked) > 10 else ""
+            self._write(self.style(f"blocked (not run): {names}{more}", "bright_red") + "\n")
+        if summary.log_dir:
+            self._write(self.style(f"logs: {summary.log_dir}", "dim") + "\n")
+        for record in summary.failures:
+            self._failure(record)
+        self.out.flush()
+
+    def _failure(self, record: TaskRecord) -> None:
+        failure = record.failure
+        message = failure.message if failure else "failed"
+        self._write(
+            "\n" + self.style(f"✗ {record.info.name}: {message}", "red", "bold") + "\n"
+        )
+        if record.info.command:
+            self._write(self.style(f"  $ {record.info.command}", "dim") + "\n")
+        if record.log_path:
+            tail = read_tail(record.log_path, self.tail_lines)
+            if tail:
+                self._write(self.style(f"  last {len(tail)} lines of {record.log_path}:", "dim") + "\n")
+                for line in tail:
+                    self._write("  │ " + self._clean(line) + "\n")
+        if failure is not None and failure.traceback:
+            for line in failure.traceback.rstrip("\n").splitlines():
+                self._write("  │ " + self._clean(line) + "\n")

@@ -1,0 +1,233 @@
+"""Finding, measuring and killing a task's whole process tree.
+
+A task is more than the process tuibuild started: shells start children, children start
+grandchildren, some call ``setsid()`` and leave the process group, and daemons double-fork and
+leave the parent chain altogether. Cancel and timeout must leave none of them behind, and the
+dashboard shows CPU and memory of the tree as a whole.
+
+Three nets catch them: the process group (one ``killpg``), the parent chain (psutil), and a token
+that every task carries in its environment (:data:`TOKEN_ENV`), which finds the processes that
+escaped both. On Linux tuibuild also becomes a child subreaper, so orphans are re-parented to it
+(not to init) and their zombies can be reaped here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import secrets
+import signal
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
+
+import psutil
+
+TOKEN_ENV = "TUIBUILD_TASK_TOKEN"
+"""Set to a fresh random value in the environment of every task's processes."""
+
+_PR_SET_CHILD_SUBREAPER = 36
+_POLL = 0.01
+_KILL_WAIT = 1.0
+
+T = TypeVar("T")
+
+
+def new_token() -> str:
+    """A value for :data:`TOKEN_ENV` that no other task shares."""
+    return secrets.token_hex(12)
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants re-parent to this process (Linux); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def pids_in_tree(pid: int) -> set[int]:
+    """The pid and the pids of all its descendants still alive (empty when the pid is gone)."""
+    try:
+        root = psutil.Process(pid)
+        return {root.pid, *(child.pid for child in root.children(recursive=True))}
+    except psutil.Error:
+        return set()
+
+
+def _has_token(proc: psutil.Process, token: str) -> bool:
+    try:
+        return bool(proc.environ().get(TOKEN_ENV) == token)
+    except psutil.Error:
+        return False
+
+
+def _collect(pid: int, token: str | None) -> dict[int, psutil.Process]:
+    """The process, the processes carrying the token, and all their descendants: one /proc scan."""
+    me = os.getpid()
+    children: defaultdict[int, list[psutil.Process]] = defaultdict(list)
+    found: dict[int, psutil.Process] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        if proc.pid == me:
+            continue
+        ppid = proc.info.get("ppid")
+        if ppid is not None:
+            children[ppid].append(proc)
+        if proc.pid == pid or (token is not None and _has_token(proc, token)):
+            found[proc.pid] = proc
+    stack = list(found)
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            if child.pid not in found:
+                found[child.pid] = child
+                stack.append(child.pid)
+    return found
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+def _signal_all(procs: Iterable[psutil.Process], pgid: int | None, sig: int) -> None:
+    if pgid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(sig)
+
+
+async def _wait_gone(procs: list[psutil.Process], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        procs = [p for p in procs if _alive(p)]
+        if not procs:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(_POLL)
+
+
+def _reap(pids: Iterable[int]) -> None:
+    # Only orphans re-parented to us are our children; waitpid on anything else fails harmlessly.
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+async def kill_tree(
+    pid: int, pgid: int | None, grace: float = 1.0, *, token: str | None = None
+) -> set[int]:
+    """Stop a process and everything it started: SIGINT, then SIGTERM, then SIGKILL.
+
+    `grace` is the whole budget for the polite steps (half for SIGINT, half for SIGTERM). The
+    tree is collected again before each step, since new processes may have been spawned. `pid`
+    itself is never reaped here: it is the caller's (asyncio's) child. Returns the pids signalled.
+    """
+    signalled: set[int] = set()
+    steps = ((signal.SIGINT, grace / 2), (signal.SIGTERM, grace / 2), (signal.SIGKILL, _KILL_WAIT))
+    for sig, wait in steps:
+        procs = [p for p in (await asyncio.to_thread(_collect, pid, token)).values() if _alive(p)]
+        _signal_all(procs, pgid, sig)
+        if sig != signal.SIGKILL:
+            _signal_all(procs, pgid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+        signalled.update(p.pid for p in procs)
+        if not procs:
+            break
+        if await _wait_gone(procs, wait) and sig == signal.SIGKILL:
+            break
+    _signal_all((), pgid, signal.SIGKILL)  # any group member neither net caught
+    _reap(signalled - {pid})
+    return signalled
+
+
+def kill_all_descendants() -> None:
+    """SIGKILL every descendant of this process at once (the second Ctrl-C)."""
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+
+
+async def shielded(work: Awaitable[T]) -> T:
+    """Await `work` to its end even if the caller is cancelled meanwhile, then honour the cancel.
+
+    Cleanup (killing a tree, waiting for a process) must not be cut short by a second cancel.
+    """
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                break
+            cancelled = True
+    result = task.result()
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
+
+
+class TreeSampler:
+    """CPU and memory of a process and all its descendants.
+
+    psutil's ``cpu_percent`` measures since its previous call on the same object, so the
+    :class:`psutil.Process` objects are kept from one sample to the next.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._known: dict[int, psutil.Process] = {}
+
+    def sample(self) -> tuple[float, int, int] | None:
+        """(cpu_percent summed, rss_bytes summed, processes), or None when the process is gone."""
+        try:
+            root = self._known.get(self.pid) or psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return None
+        known: dict[int, psutil.Process] = {}
+        cpu, rss = 0.0, 0
+        for proc in procs:
+            previous = self._known.get(proc.pid)
+            if previous is not None and previous == proc:
+                proc = previous
+            try:
+                with proc.oneshot():
+                    cpu += proc.cpu_percent(None)
+                    rss += proc.memory_info().rss
+            except psutil.Error:
+                continue
+            known[proc.pid] = proc
+        self._known = known
+        return (cpu, rss, len(known)) if known else None
+
+
+async def sample_forever(
+    pid: int, report: Callable[[float, int, int], None], interval: float = 1.0
+) -> None:
+    """Report the tree's resources every `interval` seconds until cancelled."""
+    sampler = TreeSampler(pid)
+    await asyncio.to_thread(sampler.sample)  # primes cpu_percent
+    while True:
+        await asyncio.sleep(interval)
+        values = await asyncio.to_thread(sampler.sample)
+        if values is not None:
+            try:
+                report(*values)
+            except Exception:
+                return  # the sink is broken; the task itself must not fail over a sample

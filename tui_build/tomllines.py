@@ -1,0 +1,131 @@
+"""Where tables and keys sit in the raw text of a TOML file.
+
+`tomllib` returns plain dicts without positions, yet every build-file error must point at a line.
+This module scans the text itself, line by line, for table headers and keys, and records the
+first line of every dotted path. It also catches a task or template defined twice before
+`tomllib` does, since its own message ("Cannot declare ('tasks', 'x') twice") is worse.
+
+The scan is deliberately forgiving: it understands headers, dotted and quoted keys and
+multi-line strings, and gives up quietly on anything else (callers fall back to line 1).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
+_DEFINED_ONCE = ("tasks", "templates")
+
+Path_ = tuple[str, ...]
+
+
+@dataclass
+class Lines:
+    """First line (1-based) of each dotted path, and where tasks and templates are defined."""
+
+    first: dict[Path_, int] = field(default_factory=dict)
+    defined: dict[Path_, int] = field(default_factory=dict)
+    """Line of the exact definition of a path: its `[header]`, or `name = {...}`."""
+    duplicates: list[tuple[Path_, int, int]] = field(default_factory=list)
+    """(path, first line, second line) for each task or template defined twice."""
+
+    def of(self, *path: str) -> int:
+        """The line of the path's own definition, else of its first mention, else 1."""
+        return self.defined.get(path) or self.first.get(path) or 1
+
+
+def _parse_key(text: str, pos: int) -> tuple[list[str], int] | None:
+    """Parse a dotted key starting at `pos`; return its parts and the position after it."""
+    parts: list[str] = []
+    while True:
+        while pos < len(text) and text[pos] in " \t":
+            pos += 1
+        if pos >= len(text):
+            return None
+        char = text[pos]
+        if char == '"':
+            end = pos + 1
+            while end < len(text) and text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            if end >= len(text):
+                return None
+            try:
+                parts.append(json.loads(text[pos : end + 1]))
+            except ValueError:
+                parts.append(text[pos + 1 : end])
+            pos = end + 1
+        elif char == "'":
+            end = text.find("'", pos + 1)
+            if end < 0:
+                return None
+            parts.append(text[pos + 1 : end])
+            pos = end + 1
+        else:
+            match = _BARE.match(text, pos)
+            if match is None:
+                return None
+            parts.append(match.group())
+            pos = match.end()
+        while pos < len(text) and text[pos] in " \t":
+            pos += 1
+        if pos < len(text) and text[pos] == ".":
+            pos += 1
+            continue
+        return parts, pos
+
+
+def _header(line: str) -> tuple[list[str], bool] | None:
+    """The path of a `[table]` or `[[array]]` header line (and whether it is an array)."""
+    stripped = line.lstrip()
+    if not stripped.startswith("["):
+        return None
+    array = stripped.startswith("[[")
+    parsed = _parse_key(stripped, 2 if array else 1)
+    if parsed is None:
+        return None
+    parts, pos = parsed
+    closing = "]]" if array else "]"
+    if not stripped.startswith(closing, pos):
+        return None
+    rest = stripped[pos + len(closing) :].strip()
+    if rest and not rest.startswith("#"):
+        return None
+    return parts, array
+
+
+def scan(text: str) -> Lines:
+    """Record the lines of every table and key path in `text`."""
+    lines = Lines()
+    table: list[str] = []
+    in_string: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if in_string is not None:
+            if line.count(in_string) % 2 == 1:
+                in_string = None
+            continue
+        header = _header(line)
+        if header is not None:
+            table, array = header
+            _record(lines, tuple(table), number, define=not array)
+            continue
+        parsed = _parse_key(line, 0)
+        if parsed is not None and parsed[1] < len(line) and line[parsed[1]] == "=":
+            _record(lines, (*table, *parsed[0]), number, define=True)
+        for quote in ('"""', "'''"):
+            if line.count(quote) % 2 == 1:
+                in_string = quote
+                break
+    return lines
+
+
+def _record(lines: Lines, path: Path_, number: int, define: bool) -> None:
+    for size in range(1, len(path) + 1):
+        lines.first.setdefault(path[:size], number)
+    if not define:
+        return
+    if len(path) == 2 and path[0] in _DEFINED_ONCE and path in lines.defined:
+        lines.duplicates.append((path, lines.defined[path], number))
+        return
+    lines.defined.setdefault(path, number)

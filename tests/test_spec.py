@@ -168,17 +168,20 @@ def test_unknown_pool_without_pools() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[pools]\nlink = 0\n", "build.toml:2: pool 'link' must be an integer >= 1, got integer 0"),
-        ("[build]\njobs = 0\n", "build.toml:2: [build]: key 'jobs' must be at least 1, got 0"),
-        ("[build]\njobs = true\n", "build.toml:2: [build]: key 'jobs' must be an integer, got boolean"),
-        ("[build]\nstall_after = -1\n", "build.toml:2: [build]: key 'stall_after' must be greater than 0, got -1"),
-        ("[build]\nkeep_runs = 1.5\n", "build.toml:2: [build]: key 'keep_runs' must be an integer, got float"),
-        ("build = 3\n", "build.toml:1: 'build' must be a table, got integer"),
-        ("[tasks]\na = 3\n", "build.toml:2: task 'a': task must be a table, got integer"),
+        ("[pools]\nlink = 0\n", "2: pool 'link' must be an integer >= 1, got integer 0"),
+        ("[build]\njobs = 0\n", "2: [build]: key 'jobs' must be at least 1, got 0"),
+        ("[build]\njobs = true\n", "2: [build]: key 'jobs' must be an integer, got boolean"),
+        (
+            "[build]\nstall_after = -1\n",
+            "2: [build]: key 'stall_after' must be greater than 0, got -1",
+        ),
+        ("[build]\nkeep_runs = 1.5\n", "2: [build]: key 'keep_runs' must be an integer, got float"),
+        ("build = 3\n", "1: 'build' must be a table, got integer"),
+        ("[tasks]\na = 3\n", "2: task 'a': must be a table, got integer"),
     ],
-)  # fmt: skip
+)
 def test_build_and_pools_errors(text: str, expected: str) -> None:
-    assert error(text) == expected
+    assert error(text) == f"build.toml:{expected}"
 
 
 def test_unknown_default_target() -> None:
@@ -476,3 +479,9 @@ def test_parse_spec_with_a_path_that_does_not_exist() -> None:
     spec = parse_spec('[tasks.a]\ncmd = ["x"]\n', Path("sub/build.toml"))
     assert spec.path == Path.cwd() / "sub" / "build.toml"
     assert spec.root == Path.cwd() / "sub"
+
+
+def test_own_call_replaces_an_inherited_cmd(tmp_path: Path) -> None:
+    text = '[templates.t]\ncmd = ["cc"]\n[tasks.a]\nextends = "t"\ncall = "m:f"\n'
+    spec = parse_spec(text, tmp_path / "build.toml")
+    assert spec.tasks["a"].call == "m:f" and spec.tasks["a"].cmd is None

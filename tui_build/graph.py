@@ -175,9 +175,9 @@ class Graph:
         for target in wanted:
             names = by_base.get(target) or ([target] if target in self.tasks else [])
             if not names:
-                pool = self.tasks if "[" in target else by_base
+                candidates = self.tasks if "[" in target else by_base
                 where = " in [build].default" if from_default else ""
-                hint = did_you_mean(target, pool)
+                hint = did_you_mean(target, candidates)
                 raise UnknownTargetError(f"unknown target '{target}'{where}{hint}")
             chosen.extend(n for n in names if n not in chosen)
         keep = set(self._postorder(chosen))

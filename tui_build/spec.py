@@ -250,13 +250,12 @@ class _Parser:
 
     def raw_tables(self, tables: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
         """Check each task's or template's own keys and types; return the converted values."""
-        noun = "task" if kind == "tasks" else "template"
         result: dict[str, dict[str, Any]] = {}
         for name, table in tables.items():
             task, prefix = (name, "") if kind == "tasks" else (None, f"template '{name}': ")
             if not isinstance(table, dict):
                 raise self.error(
-                    f"{prefix}{noun} must be a table, got {spec_keys.type_name(table)}",
+                    f"{prefix}must be a table, got {spec_keys.type_name(table)}",
                     kind,
                     name,
                     task=task,
@@ -330,15 +329,8 @@ class _Extends:
         task = name if kind == "tasks" else None
         prefix = "" if task else f"template '{name}': "
         if node in chain:
-            cycle = [*chain[chain.index(node) :], node]
-            first_kind, first = cycle[0]
-            raise self.parser.error(
-                f"{'' if first_kind == 'tasks' else f'template {first!r}: '}"
-                f"extends cycle: {' -> '.join(n for _, n in cycle)}",
-                first_kind,
-                first,
-                task=first if first_kind == "tasks" else None,
-            )
+            cycle = " -> ".join(n for _, n in (*chain[chain.index(node) :], node))
+            raise self.parser.error(f"{prefix}extends cycle: {cycle}", kind, name, task=task)
         result: dict[str, Any] = {}
         parent = own.get("extends")
         if parent is not None:
@@ -355,6 +347,14 @@ class _Extends:
                     task=task,
                 )
             inherited.pop("extends", None)
+            # What to run is one choice: a task that says `call` replaces an inherited `cmd`
+            # (and its `shell`), and one that says `cmd` replaces an inherited `call`.
+            if "call" in own:
+                for key in ("cmd", "shell"):
+                    inherited.pop(key, None)
+            if "cmd" in own:
+                for key in ("call", "args", "kwargs"):
+                    inherited.pop(key, None)
             result.update(inherited)
         result.update(own)
         self.done[node] = result

@@ -1,0 +1,91 @@
+"""The headless frontend, driven by real engine events: blocks, streams, summary, colour."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from conftest import FakeRunner, make_engine, make_graph
+
+from tui_build.events import Heartbeat
+from tui_build.report.console import ConsoleReporter, use_color
+
+TWO = """
+[tasks.first]
+cmd = ["fake", "out=one-1", "out=one-2"]
+[tasks.second]
+cmd = ["fake", "out=two-1", "out=two-2"]
+[tasks.broken]
+cmd = ["fake", "out=error: it broke", "fail"]
+"""
+
+
+async def run_with_console(tmp_path: Path, toml: str, **options: object) -> str:
+    out = io.StringIO()
+    engine, _ = make_engine(make_graph(tmp_path, toml), FakeRunner(), tmp_path, jobs=3,
+                            keep_going=True)
+    reporter = ConsoleReporter(out, **options)  # type: ignore[arg-type]
+    engine.subscribe(reporter)
+    await engine.run()
+    reporter.summary(engine.summary)
+    return out.getvalue()
+
+
+async def test_block_mode_prints_each_task_as_one_unscrambled_block(tmp_path: Path) -> None:
+    text = await run_with_console(tmp_path, TWO)
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if "✓ first" in line)
+    assert lines[first + 1 : first + 3] == ["one-1", "one-2"]
+    second = next(i for i, line in enumerate(lines) if "✓ second" in line)
+    assert lines[second + 1 : second + 3] == ["two-1", "two-2"]
+    assert "succeeded in" in lines[first]
+
+
+async def test_failures_come_last_with_status_and_last_lines(tmp_path: Path) -> None:
+    text = await run_with_console(tmp_path, TWO)
+    summary = text[text.index("═══ tuibuild: failed"):]
+    assert "3 tasks: 2 succeeded, 1 failed" in summary
+    assert "✗ broken: exited with status 1" in summary
+    assert "│ error: it broke" in summary
+    assert summary.rstrip().endswith("│ error: it broke")  # the cause is at the bottom
+
+
+async def test_stream_mode_prefixes_lines_with_the_task(tmp_path: Path) -> None:
+    text = await run_with_console(tmp_path, TWO, mode="stream")
+    assert "[first] one-1\n[first] one-2\n" in text
+    assert "[second] two-2\n" in text
+
+
+async def test_color_only_when_asked(tmp_path: Path) -> None:
+    plain = await run_with_console(tmp_path, TWO, color=False)
+    assert "\x1b[" not in plain
+    colored = await run_with_console(tmp_path, TWO, color=True)
+    assert "\x1b[31" in colored  # failures in red
+
+
+def test_no_color_and_force_color() -> None:
+    tty = io.StringIO()
+    tty.isatty = lambda: True  # type: ignore[method-assign]
+    assert use_color(tty, {}) is True
+    assert use_color(tty, {"NO_COLOR": "1"}) is False
+    assert use_color(io.StringIO(), {"FORCE_COLOR": "1"}) is True
+    assert use_color(io.StringIO(), {}) is False
+
+
+def test_plain_output_drops_escape_sequences_from_task_output(tmp_path: Path) -> None:
+    log = tmp_path / "t.log"
+    log.write_bytes(b"\x1b]52;c;ZXZpbA==\x07ok \x1b[31mred\x1b[0m\x1b]0;title\x07\n")
+    out = io.StringIO()
+    ConsoleReporter(out)._copy_log(str(log))
+    assert out.getvalue() == "ok red\n"
+
+
+def test_heartbeat_names_long_running_tasks() -> None:
+    now = [0.0]
+    out = io.StringIO()
+    reporter = ConsoleReporter(out, heartbeat_every=30.0, clock=lambda: now[0])
+    reporter(Heartbeat((("slow", 12.0),), 0.0))
+    assert out.getvalue() == ""
+    now[0] = 31.0
+    reporter(Heartbeat((("slow", 43.0), ("slower", 35.0)), 0.0))
+    assert "still running: slow (43.0s), slower (35.0s)" in out.getvalue()

@@ -1,4 +1,4 @@
-"""Shared fixtures: build files in temporary folders, a scriptable fake runner, the installed CLI."""
+"""Shared fixtures: build files in temp folders, a scriptable fake runner, the installed CLI."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from tui_build.engine import Engine
 from tui_build.events import Event, Failure, FailureKind, Stream, TaskState, TaskStateChanged
 from tui_build.graph import Graph, build_graph
-from tui_build.runners.base import Job, OutputSink, Outcome
+from tui_build.runners.base import Job, Outcome, OutputSink
 from tui_build.spec import parse_spec
 
 BIN = Path(sys.executable).parent
@@ -95,9 +95,7 @@ class Recorder:
         self.events.append(event)
 
     def transitions(self, task: str) -> list[TaskState]:
-        return [
-            e.state for e in self.events if isinstance(e, TaskStateChanged) and e.task == task
-        ]
+        return [e.state for e in self.events if isinstance(e, TaskStateChanged) and e.task == task]
 
     def started_order(self) -> list[str]:
         return [

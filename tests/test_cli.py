@@ -188,5 +188,5 @@ def test_interrupt_cancels_everything_exits_130_no_orphans(tmp_path: Path, sig: 
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, out + err
     assert "interrupted" in out
-    gone, alive = psutil.wait_procs(sleepers, timeout=5)
+    _gone, alive = psutil.wait_procs(sleepers, timeout=5)
     assert not alive, f"orphans left: {alive}"

@@ -22,8 +22,9 @@ cmd = ["fake", "out=error: it broke", "fail"]
 
 async def run_with_console(tmp_path: Path, toml: str, **options: object) -> str:
     out = io.StringIO()
-    engine, _ = make_engine(make_graph(tmp_path, toml), FakeRunner(), tmp_path, jobs=3,
-                            keep_going=True)
+    engine, _ = make_engine(
+        make_graph(tmp_path, toml), FakeRunner(), tmp_path, jobs=3, keep_going=True
+    )
     reporter = ConsoleReporter(out, **options)  # type: ignore[arg-type]
     engine.subscribe(reporter)
     await engine.run()
@@ -43,7 +44,7 @@ async def test_block_mode_prints_each_task_as_one_unscrambled_block(tmp_path: Pa
 
 async def test_failures_come_last_with_status_and_last_lines(tmp_path: Path) -> None:
     text = await run_with_console(tmp_path, TWO)
-    summary = text[text.index("═══ tuibuild: failed"):]
+    summary = text[text.index("═══ tuibuild: failed") :]
     assert "3 tasks: 2 succeeded, 1 failed" in summary
     assert "✗ broken: exited with status 1" in summary
     assert "│ error: it broke" in summary

@@ -33,26 +33,61 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-f", "--file", default="build.toml", help="the build file (default: build.toml)")
+    parser.add_argument(
+        "-f", "--file", default="build.toml", help="the build file (default: build.toml)"
+    )
     parser.add_argument("-C", "--directory", default=None, help="change to DIR first")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tuibuild",
-        description="Run the task graph of build.toml, live in the terminal (headless with --no-tui).",
+        description="Run the task graph of build.toml, live in the terminal "
+        "(headless with --no-tui).",
         epilog="Other commands: tuibuild list | graph | history [RUN] | log TASK. "
         "Exit codes: 0 succeeded, 1 a task failed or was cancelled, 2 usage or build-file error, "
         "130 interrupted.",
     )
-    parser.add_argument("targets", nargs="*", metavar="TARGET", help="tasks to build (default: [build].default, else all)")
+    parser.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="tasks to build (default: [build].default, else all)",
+    )
     _common(parser)
-    parser.add_argument("-j", "--jobs", type=int, default=None, help="run at most N tasks at once (default: [build].jobs, else CPUs)")
-    parser.add_argument("-k", "--keep-going", action="store_true", help="after a failure, run everything that does not depend on it")
-    parser.add_argument("--no-tui", action="store_true", help="plain output for logs and CI (automatic when stdout is not a terminal)")
-    parser.add_argument("--output", choices=("block", "stream"), default="block", help="headless: one block per task when it ends (default), or lines live, prefixed")
-    parser.add_argument("--exit-on-finish", action="store_true", help="dashboard: close when the build ends")
-    parser.add_argument("--events", metavar="FILE", default=None, help="write every engine event as a JSON line to FILE")
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        help="run at most N tasks at once (default: [build].jobs, else CPUs)",
+    )
+    parser.add_argument(
+        "-k",
+        "--keep-going",
+        action="store_true",
+        help="after a failure, run everything that does not depend on it",
+    )
+    parser.add_argument(
+        "--no-tui",
+        action="store_true",
+        help="plain output for logs and CI (automatic when stdout is not a terminal)",
+    )
+    parser.add_argument(
+        "--output",
+        choices=("block", "stream"),
+        default="block",
+        help="headless: one block per task when it ends (default), or lines live, prefixed",
+    )
+    parser.add_argument(
+        "--exit-on-finish", action="store_true", help="dashboard: close when the build ends"
+    )
+    parser.add_argument(
+        "--events",
+        metavar="FILE",
+        default=None,
+        help="write every engine event as a JSON line to FILE",
+    )
     parser.add_argument("--version", action="version", version="tuibuild 0.1.0")
     return parser
 
@@ -80,7 +115,8 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     path = Path(args.file)
     if not path.exists():
         raise UsageError(
-            f"no build file {args.file} in {Path.cwd()} (name one with -f FILE, or change directory with -C DIR)"
+            f"no build file {args.file} in {Path.cwd()}"
+            " (name one with -f FILE, or change directory with -C DIR)"
         )
     spec = load_spec(path)
     return build_graph(spec)
@@ -201,7 +237,8 @@ def install_interrupt_handlers(engine) -> None:  # type: ignore[no-untyped-def]
         presses += 1
         if presses == 1:
             print(
-                "\ntuibuild: interrupted: stopping running tasks (press Ctrl-C again to kill at once)",
+                "\ntuibuild: interrupted: stopping running tasks"
+                " (press Ctrl-C again to kill at once)",
                 file=sys.stderr,
                 flush=True,
             )

@@ -33,9 +33,9 @@ from .events import (
     Failure,
     FailureKind,
     Heartbeat,
-    ResourceSample,
     Rerun,
     RerunFailed,
+    ResourceSample,
     RunSummary,
     Stream,
     TaskInfo,
@@ -229,7 +229,9 @@ class Engine:
                 self._start_ready()
                 if not self._running:
                     if self._stopped_by is not None:
-                        self._block_rest(f"not started: the build stopped after {self._stopped_by} failed")
+                        self._block_rest(
+                            f"not started: the build stopped after {self._stopped_by} failed"
+                        )
                     if not self._running and not self._ready:
                         break
                     continue
@@ -288,7 +290,9 @@ class Engine:
         previous = self.state[name]
         self.state[name] = state
         self._emit(
-            TaskStateChanged(task=name, state=state, previous=previous, time=self._clock(), **details)  # type: ignore[arg-type]
+            TaskStateChanged(
+                task=name, state=state, previous=previous, time=self._clock(), **details
+            )  # type: ignore[arg-type]
         )
 
     def _recount(self) -> None:
@@ -440,7 +444,9 @@ class Engine:
             )
             self._satisfied(name)
 
-    def _fail(self, name: str, failure: Failure, duration: float, log_path: Path | None = None) -> None:
+    def _fail(
+        self, name: str, failure: Failure, duration: float, log_path: Path | None = None
+    ) -> None:
         self._set(
             name,
             TaskState.FAILED,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Union
 
 
 class TaskState(str, enum.Enum):
@@ -215,7 +214,7 @@ class Heartbeat:
     time: float
 
 
-Event = Union[BuildStarted, TaskStateChanged, TaskOutput, ResourceSample, BuildFinished, Heartbeat]
+Event = BuildStarted | TaskStateChanged | TaskOutput | ResourceSample | BuildFinished | Heartbeat
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,7 +249,7 @@ class CancelAll:
     """Cancel everything unfinished."""
 
 
-Command = Union[Cancel, Rerun, RerunFailed, CancelAll]
+Command = Cancel | Rerun | RerunFailed | CancelAll
 
 
 # ---------------------------------------------------------------------------------------------

@@ -228,15 +228,15 @@ class ConsoleReporter:
     def _failure(self, record: TaskRecord) -> None:
         failure = record.failure
         message = failure.message if failure else "failed"
-        self._write(
-            "\n" + self.style(f"✗ {record.info.name}: {message}", "red", "bold") + "\n"
-        )
+        self._write("\n" + self.style(f"✗ {record.info.name}: {message}", "red", "bold") + "\n")
         if record.info.command:
             self._write(self.style(f"  $ {record.info.command}", "dim") + "\n")
         if record.log_path:
             tail = read_tail(record.log_path, self.tail_lines)
             if tail:
-                self._write(self.style(f"  last {len(tail)} lines of {record.log_path}:", "dim") + "\n")
+                self._write(
+                    self.style(f"  last {len(tail)} lines of {record.log_path}:", "dim") + "\n"
+                )
                 for line in tail:
                     self._write("  │ " + self._clean(line) + "\n")
         if failure is not None and failure.traceback:

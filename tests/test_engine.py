@@ -112,7 +112,7 @@ deps = ["slow"]
 async def test_fail_fast_lets_running_finish_and_blocks_the_rest(
     tmp_path: Path, fake_runner: FakeRunner
 ) -> None:
-    engine, rec = make_engine(make_graph(tmp_path, FAN), fake_runner, tmp_path, jobs=2)
+    engine, _rec = make_engine(make_graph(tmp_path, FAN), fake_runner, tmp_path, jobs=2)
     fake_runner.gate("slow")
     engine._start_loop()
     await until(lambda: engine.state["bad"] is S.FAILED)
@@ -156,7 +156,7 @@ cmd = ["fake"]
 async def test_cancel_a_subtree_kills_running_and_blocks_downstream(
     tmp_path: Path, fake_runner: FakeRunner
 ) -> None:
-    engine, rec = make_engine(make_graph(tmp_path, SUBTREE), fake_runner, tmp_path, jobs=4)
+    engine, _rec = make_engine(make_graph(tmp_path, SUBTREE), fake_runner, tmp_path, jobs=4)
     fake_runner.gate("dep1", "dep2", "side")
     engine._start_loop()
     await until(lambda: {"dep1", "dep2", "side"} <= fake_runner.running)

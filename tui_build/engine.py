@@ -14,7 +14,6 @@ recount; after the build has finished they resume it.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import heapq
 import os
 import time
@@ -35,17 +34,15 @@ from .events import (
     Heartbeat,
     Rerun,
     RerunFailed,
-    ResourceSample,
     RunSummary,
-    Stream,
     TaskInfo,
-    TaskOutput,
     TaskState,
     TaskStateChanged,
 )
 from .graph import Graph, Task, resolve_job
 from .logs import log_file_name, new_run_id
 from .runners.base import Job, Outcome, Runner
+from .tasklog import TaskLog
 
 Subscriber = Callable[[Event], None]
 
@@ -61,42 +58,6 @@ class UpToDateChecker(Protocol):
 
     def invalidate(self, task: Task) -> None:
         """Forget the task's last success (it failed, was cancelled or interrupted)."""
-
-
-class _TaskOutputSink:
-    """Receives a running task's bytes: appends them to its log and emits decoded chunks."""
-
-    def __init__(self, engine: Engine, task: str, path: Path) -> None:
-        self._engine = engine
-        self._task = task
-        self.path = path
-        self._file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in close()
-        self._decoders = {
-            Stream.STDOUT: codecs.getincrementaldecoder("utf-8")("replace"),
-            Stream.STDERR: codecs.getincrementaldecoder("utf-8")("replace"),
-        }
-        self.pid: int | None = None
-
-    def started(self, pid: int | None) -> None:
-        self.pid = pid
-
-    def output(self, stream: Stream, data: bytes) -> None:
-        self._file.write(data)
-        text = self._decoders[stream].decode(data)
-        if text:
-            self._engine._emit(TaskOutput(self._task, stream, text, self._engine._clock()))
-
-    def sample(self, cpu_percent: float, rss_bytes: int, processes: int) -> None:
-        self._engine._emit(
-            ResourceSample(self._task, cpu_percent, rss_bytes, processes, self._engine._clock())
-        )
-
-    def close(self) -> None:
-        for stream, decoder in self._decoders.items():
-            rest = decoder.decode(b"", final=True)
-            if rest:
-                self._engine._emit(TaskOutput(self._task, stream, rest, self._engine._clock()))
-        self._file.close()
 
 
 class Engine:
@@ -286,13 +247,31 @@ class Engine:
             target=name in self._targets,
         )
 
-    def _set(self, name: str, state: TaskState, **details: object) -> None:
+    def _set(
+        self,
+        name: str,
+        state: TaskState,
+        *,
+        reason: str | None = None,
+        failure: Failure | None = None,
+        duration: float | None = None,
+        result: str | None = None,
+        log_path: str | None = None,
+    ) -> None:
         previous = self.state[name]
         self.state[name] = state
         self._emit(
             TaskStateChanged(
-                task=name, state=state, previous=previous, time=self._clock(), **details
-            )  # type: ignore[arg-type]
+                task=name,
+                state=state,
+                previous=previous,
+                time=self._clock(),
+                reason=reason,
+                failure=failure,
+                duration=duration,
+                result=result,
+                log_path=log_path,
+            )
         )
 
     def _recount(self) -> None:
@@ -402,7 +381,7 @@ class Engine:
 
     async def _execute(self, task: Task, job: Job, log_path: Path) -> None:
         name = task.name
-        sink = _TaskOutputSink(self, name, log_path)
+        sink = TaskLog(name, log_path, self._emit, self._clock)
         cancelled = name in self._cancel_reason
         outcome = Outcome()
         try:

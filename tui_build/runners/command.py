@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import os
 import signal
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..events import Failure, FailureKind, Stream
-from .base import Job, OutputSink, Outcome
-from .procs import TOKEN_ENV, kill_tree, new_token, sample_forever, shielded
+from .base import Job, Outcome, OutputSink
+from .procs import kill_tree, new_token, sample_forever, shielded, with_token
 
 _PIPE_SIZE = 1 << 20
 
@@ -50,7 +51,12 @@ class OutputPipes:
         self.error: Exception | None = None
         """The first exception the sink raised (output is still read, so the child never blocks)."""
         out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        try:
+            err_r, err_w = os.pipe()
+        except OSError:
+            os.close(out_r)
+            os.close(out_w)
+            raise
         self.writers = (out_w, err_w)
         self._unopened = [(out_r, Stream.STDOUT), (err_r, Stream.STDERR)]
         self._writers_open = True
@@ -83,7 +89,7 @@ class OutputPipes:
             self._closed.append(closed)
             pipe = open(fd, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
             transport, _ = await loop.connect_read_pipe(
-                lambda s=stream, c=closed: _Reader(self, s, c), pipe  # type: ignore[misc]
+                functools.partial(_Reader, self, stream, closed), pipe
             )
             self._transports.append(transport)
 
@@ -169,9 +175,9 @@ class CommandRunner:
         """Nothing to do: every command's tree is gone when its :meth:`run` returns."""
 
     async def run(self, job: Job, sink: OutputSink) -> Outcome:
-        argv: Sequence[str] = (
-            ("/bin/sh", "-c", job.shell_command) if job.shell_command is not None else job.argv or ()
-        )
+        argv: Sequence[str] = job.argv or ()
+        if job.shell_command is not None:
+            argv = ("/bin/sh", "-c", job.shell_command)
         if not argv:
             return Outcome(Failure(FailureKind.START, "empty command"))
         token = new_token()
@@ -184,11 +190,13 @@ class CommandRunner:
                     stdout=pipes.writers[0],
                     stderr=pipes.writers[1],
                     cwd=job.cwd,
-                    env={**job.env, TOKEN_ENV: token},
+                    env=with_token(job.env, token),
                     start_new_session=True,
                 )
             except OSError as exc:
                 return Outcome(start_failure(exc, argv[0], job.cwd))
+            except ValueError as exc:  # e.g. a NUL byte in an argument
+                return Outcome(Failure(FailureKind.START, f"cannot start {argv[0]}: {exc}"))
             finally:
                 pipes.close_writers()
             return sink_failure(pipes, await self._follow(proc, job, sink, pipes, token))

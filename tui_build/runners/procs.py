@@ -22,13 +22,14 @@ import signal
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TypeVar
 
 import psutil
 
 TOKEN_ENV = "TUIBUILD_TASK_TOKEN"
-"""Set to a fresh random value in the environment of every task's processes."""
+"""Holds a fresh random token in the environment of every task's processes. Tokens accumulate
+(space-separated) when a task runs tuibuild itself, so the outer build still finds everything."""
 
 _PR_SET_CHILD_SUBREAPER = 36
 _POLL = 0.01
@@ -40,6 +41,12 @@ T = TypeVar("T")
 def new_token() -> str:
     """A value for :data:`TOKEN_ENV` that no other task shares."""
     return secrets.token_hex(12)
+
+
+def with_token(env: Mapping[str, str], token: str) -> dict[str, str]:
+    """The environment for a task's process: `env` with the task's token added."""
+    outer = env.get(TOKEN_ENV)
+    return {**env, TOKEN_ENV: f"{outer} {token}" if outer else token}
 
 
 def become_subreaper() -> bool:
@@ -64,7 +71,7 @@ def pids_in_tree(pid: int) -> set[int]:
 
 def _has_token(proc: psutil.Process, token: str) -> bool:
     try:
-        return bool(proc.environ().get(TOKEN_ENV) == token)
+        return token in proc.environ().get(TOKEN_ENV, "").split()
     except psutil.Error:
         return False
 
@@ -99,11 +106,16 @@ def _alive(proc: psutil.Process) -> bool:
 
 
 def _signal_all(procs: Iterable[psutil.Process], pgid: int | None, sig: int) -> None:
+    group_signalled = False
     if pgid is not None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, sig)
+            group_signalled = True
     for proc in procs:
-        with contextlib.suppress(psutil.Error):
+        # One SIGINT each, as a terminal's Ctrl-C: many programs take a second one as "force quit".
+        with contextlib.suppress(psutil.Error, OSError):
+            if group_signalled and os.getpgid(proc.pid) == pgid:
+                continue
             proc.send_signal(sig)
 
 
@@ -144,8 +156,7 @@ async def kill_tree(
         signalled.update(p.pid for p in procs)
         if not procs:
             break
-        if await _wait_gone(procs, wait) and sig == signal.SIGKILL:
-            break
+        await _wait_gone(procs, wait)
     _signal_all((), pgid, signal.SIGKILL)  # any group member neither net caught
     _reap(signalled - {pid})
     return signalled

@@ -1,0 +1,1 @@
+"""Widgets of the dashboard, each in a module of its own."""

@@ -142,12 +142,33 @@ class ConsoleReporter:
         return self.style(line + "─" * pad, color, "bold")
 
     def _block(self, event: TaskStateChanged) -> None:
-        self._write(self._header(event) + "\n")
+        self.begin_block(event)
+        self.begin_output(event)
         if event.log_path:
             self._copy_log(event.log_path)
         if event.failure is not None and event.failure.traceback:
             self._write(self._clean(event.failure.traceback).rstrip("\n") + "\n")
+        self.end_output(event)
+        self.end_block(event)
         self.out.flush()
+
+    # -- hooks for CI flavours (GitHub groups, GitLab sections) ---------------------------------
+
+    def begin_block(self, event: TaskStateChanged) -> None:
+        """Open a finished task's block; by default, its header line."""
+        self._write(self._header(event) + "\n")
+
+    def end_block(self, event: TaskStateChanged) -> None:
+        """Close a finished task's block."""
+
+    def begin_output(self, event: TaskStateChanged) -> None:
+        """Called just before the task's own output (and traceback) is copied out."""
+
+    def end_output(self, event: TaskStateChanged) -> None:
+        """Called just after it; the output ended with a newline."""
+
+    def before_failures(self, summary: RunSummary) -> None:
+        """Called in the summary just before the failures, which stay the last thing printed."""
 
     def _copy_log(self, path: str) -> None:
         try:
@@ -221,6 +242,7 @@ class ConsoleReporter:
             self._write(self.style(f"blocked (not run): {names}{more}", "bright_red") + "\n")
         if summary.log_dir:
             self._write(self.style(f"logs: {summary.log_dir}", "dim") + "\n")
+        self.before_failures(summary)
         for record in summary.failures:
             self._failure(record)
         self.out.flush()

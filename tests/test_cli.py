@@ -190,3 +190,13 @@ def test_interrupt_cancels_everything_exits_130_no_orphans(tmp_path: Path, sig: 
     assert "interrupted" in out
     _gone, alive = psutil.wait_procs(sleepers, timeout=5)
     assert not alive, f"orphans left: {alive}"
+
+
+def test_output_folders_are_created_before_a_task_runs(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        '[tasks.x]\nshell = true\ncmd = "echo hi > out/deep/x.txt"\noutputs = ["out/deep/x.txt"]\n',
+    )
+    result = run_cli(["--no-tui"], tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert (tmp_path / "out" / "deep" / "x.txt").read_text() == "hi\n"

@@ -39,7 +39,7 @@ from .events import (
     TaskState,
     TaskStateChanged,
 )
-from .graph import Graph, Task, resolve_job
+from .graph import Graph, Task, resolve_job, resolve_outputs
 from .logs import log_file_name, new_run_id
 from .runners.base import Job, Outcome, Runner
 from .tasklog import TaskLog
@@ -296,8 +296,15 @@ class Engine:
     def _make_ready(self, name: str) -> None:
         task = self.graph.tasks[name]
         if task.kind == "none":
-            self._set(name, TaskState.SUCCEEDED, duration=0.0)
-            self._ran.add(name)
+            # An aggregate "ran" only if one of its dependencies did: its dependents must not
+            # re-run just because it exists.
+            deps_ran = any(d in self._ran for d in task.deps)
+            if self.checker is None or name in self._forced or deps_ran:
+                self._forced.discard(name)
+                self._set(name, TaskState.SUCCEEDED, duration=0.0)
+                self._ran.add(name)
+            else:
+                self._set(name, TaskState.UP_TO_DATE, reason="up to date")
             self._satisfied(name)
             return
         self._set(name, TaskState.READY)
@@ -366,6 +373,12 @@ class Engine:
                 self._set(name, TaskState.UP_TO_DATE, reason=reason)
                 self._satisfied(name)
                 return
+        # As ninja does: a declared output's folder exists before the task runs.
+        for output in resolve_outputs(task, self.graph.spec.root) if task.spec.outputs else ():
+            try:
+                output.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass  # the task itself will say what is wrong with the path
         self._attempts[name] += 1
         log_path = self.log_dir / log_file_name(name, self._attempts[name])
         if task.pool is not None:

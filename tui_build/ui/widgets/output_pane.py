@@ -7,12 +7,12 @@ visible line (cached) and dropping every other escape (:mod:`tui_build.ui.ansi`)
 :meth:`OutputPane.refresh_lines` every ~80 ms; that costs one comparison when nothing changed.
 
 Rows are blocks, one per shown task: an optional header row (group view), then the task's lines.
-Search (``/``) scans the in-memory tails at once and the log files in a thread worker.
+Search (``/``) lives in :mod:`tui_build.ui.widgets.output_search`, mixed in as :class:`SearchMixin`.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -30,11 +30,9 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import get_current_worker
 
-from ..ansi import decode_line, find_lines, highlight, strip_controls
+from ..ansi import decode_line, strip_controls
 from ..line_store import INDEX_STEP, OutputStore, TaskLines
-
-MAX_MATCHES = 100_000
-"""Matches kept per task: more would not help anyone stepping through with `n`."""
+from .output_search import SearchMixin
 
 
 @dataclass
@@ -55,7 +53,7 @@ class _Block:
         return self.start + (self.header is not None) + line
 
 
-class OutputPane(ScrollView, can_focus=True):
+class OutputPane(SearchMixin, ScrollView, can_focus=True):
     """Shows task output from an :class:`OutputStore`, following the end while at the bottom."""
 
     DEFAULT_CSS = """
@@ -77,6 +75,7 @@ class OutputPane(ScrollView, can_focus=True):
         "output-pane--current-match",
         "output-pane--prompt",
     }
+    # All the pane's keys, search's too: the help screen lists OutputPane.BINDINGS.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "start_search", "Search"),
         Binding("n", "next_match", "Next match", show=False),
@@ -103,25 +102,6 @@ class OutputPane(ScrollView, can_focus=True):
             """The pane (alias of `pane`)."""
             return self.pane
 
-    class SearchUpdated(Message):
-        """The search's matches or current match changed."""
-
-        def __init__(self, pane: OutputPane, query: str, current: int | None, total: int) -> None:
-            super().__init__()
-            self.pane = pane
-            """The pane searched."""
-            self.query = query
-            """What is searched for ("" when the search ended)."""
-            self.current = current
-            """The 0-based number of the current match, None if there is none."""
-            self.total = total
-            """How many matches are known so far (the log scan may still add some)."""
-
-        @property
-        def control(self) -> OutputPane:
-            """The pane (alias of `pane`)."""
-            return self.pane
-
     def __init__(
         self,
         store: OutputStore,
@@ -136,13 +116,9 @@ class OutputPane(ScrollView, can_focus=True):
         self._starts: list[int] = []
         self._seen = -1
         self._width = 0
-        self._strips: LRUCache[tuple[str, int, str, bool], Strip] = LRUCache(1024)
+        self._strips: LRUCache[tuple[str, int, str, str], Strip] = LRUCache(1024)
+        """Drawn lines by (raw line, characters clipped, query if matched, match class)."""
         self._indexing: set[tuple[int, int]] = set()
-        self._prompt: str | None = None
-        self.search_query = ""
-        """The current search ("" for none)."""
-        self._current: tuple[int, int] | None = None
-        """(block number, line number) of the current match."""
 
     # -- what to show ------------------------------------------------------------------------
 
@@ -253,12 +229,9 @@ class OutputPane(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         region = self.scrollable_content_region
         base = self.rich_style
-        if self._prompt is not None and y == region.height - 1:
-            prompt = Text(
-                "/" + self._prompt, style=self.get_component_rich_style("output-pane--prompt")
-            )
-            prompt.append(" ", style=Style(reverse=True))
-            return self._fit(Strip(prompt.render(self.app.console)), 0, region.width, base)
+        prompt = self._prompt_strip(region.width, base) if y == region.height - 1 else None
+        if prompt is not None:
+            return prompt
         row = scroll_y + y
         total = self.virtual_size.height
         if row >= total:
@@ -299,15 +272,13 @@ class OutputPane(ScrollView, can_focus=True):
             self._request_index(lines, index)
             return self._plain_strip("…", "output-pane--hint")
         raw, clipped = lines.clipped_line(index)
-        matched = bool(self.search_query) and self._is_match(block, index)
-        current = matched and self._current == (number, index)
-        key = (raw, clipped, self.search_query if matched else "", current)
+        match = self._match_class(number, block, index)
+        key = (raw, clipped, self.search_query if match else "", match)
         strip = self._strips.get(key)
         if strip is None:
             text = decode_line(raw)
-            if matched:
-                match = "output-pane--current-match" if current else "output-pane--match"
-                highlight(text, self.search_query, self.get_component_rich_style(match))
+            if match:
+                self._highlight(text, match)
             if clipped:
                 more = f" … ({clipped:,} more characters)"
                 text.append(more, style=self.get_component_rich_style("output-pane--clipped"))
@@ -330,162 +301,6 @@ class OutputPane(ScrollView, can_focus=True):
             self._indexing.discard(key)
 
         self.run_worker(scan, thread=True, group="output-index", exit_on_error=False)
-
-    # -- search ------------------------------------------------------------------------------
-
-    def start_search(self) -> None:
-        """Open the search prompt in the pane's last row (enter searches, escape cancels)."""
-        self._prompt = ""
-        self.focus()
-        self.refresh()
-
-    def action_start_search(self) -> None:
-        """Open the search prompt."""
-        self.start_search()
-
-    def on_key(self, event: events.Key) -> None:
-        if self._prompt is None:
-            return
-        event.stop()
-        event.prevent_default()
-        if event.key == "enter":
-            query, self._prompt = self._prompt, None
-            self.search(query)
-        elif event.key == "escape":
-            self._prompt = None
-        elif event.key == "backspace":
-            self._prompt = self._prompt[:-1]
-        elif event.key == "ctrl+u":
-            self._prompt = ""
-        elif event.is_printable and event.character:
-            self._prompt += event.character
-        self.refresh()
-
-    def on_paste(self, event: events.Paste) -> None:
-        if self._prompt is not None:
-            event.stop()
-            self._prompt += event.text.splitlines()[0] if event.text else ""
-            self.refresh()
-
-    def search(self, query: str) -> None:
-        """Find `query` (smart case) in the shown output and go to the match nearest the view.
-
-        The in-memory tails are searched at once, lines only in the log files in a worker.
-        """
-        self.search_query, self._current = query, None
-        self._strips.clear()
-        self.workers.cancel_group(self, "output-search")
-        scans: list[tuple[int, TaskLines, int]] = []
-        for number, block in enumerate(self._blocks):
-            block.matches, block.searched = [], 0
-            if query and block.lines is not None:
-                block.searched = block.lines.first_in_memory
-                if block.lines.index is not None and block.searched:
-                    scans.append((number, block.lines, block.searched))
-                self._search_tail(block)
-        if scans:
-            self._scan_logs(query, scans)
-        self._step(None)
-
-    def _search_tail(self, block: _Block) -> None:
-        """Search the complete lines of `block` in memory that were not searched yet."""
-        lines = block.lines
-        assert lines is not None
-        start, end = max(block.searched, lines.first_in_memory), lines.complete_count
-        if start < end and len(block.matches) < MAX_MATCHES:
-            text = "\n".join(lines.tail_lines(start)[: end - start])
-            block.matches.extend(find_lines(text, self.search_query, start)[:MAX_MATCHES])
-        block.searched = max(block.searched, end)
-
-    def _scan_logs(self, query: str, scans: list[tuple[int, TaskLines, int]]) -> None:
-        def scan() -> None:
-            worker = get_current_worker()
-            for number, lines, stop in scans:
-                assert lines.index is not None
-                found: list[int] = []
-                for line in lines.index.search(query, stop, lambda: worker.is_cancelled):
-                    found.append(line)
-                    if len(found) >= MAX_MATCHES:
-                        break
-                if worker.is_cancelled:
-                    return
-                self.app.call_from_thread(self._add_log_matches, query, number, lines, found)
-
-        self.run_worker(scan, thread=True, group="output-search", exclusive=True)
-
-    def _add_log_matches(self, query: str, number: int, lines: TaskLines, found: list[int]) -> None:
-        block = self._blocks[number] if number < len(self._blocks) else None
-        if query == self.search_query and block is not None and block.lines is lines and found:
-            block.matches[:0] = found
-            if self._current is None:
-                self._step(None)
-            else:
-                self._post_status()
-
-    def _is_match(self, block: _Block, index: int) -> bool:
-        at = bisect_left(block.matches, index)
-        return at < len(block.matches) and block.matches[at] == index
-
-    def _match_rows(self) -> list[tuple[int, int, int]]:
-        """(row, block number, line) of every match, in row order."""
-        blocks = enumerate(self._blocks)
-        return [(b.row(line), number, line) for number, b in blocks for line in b.matches]
-
-    def _step(self, direction: int | None) -> None:
-        """Go to the next (1) or previous (-1) match, or (None) the first one from the top."""
-        rows = self._match_rows()
-        if rows and (direction is None or self._current is None):
-            at = bisect_left(rows, (round(self.scroll_y), -1, -1))
-            self._go_to(rows[min(at, len(rows) - 1)])
-        elif rows:
-            number, line = self._current or (0, 0)
-            key = (self._blocks[number].row(line), number, line)
-            at = bisect_right(rows, key) if direction == 1 else bisect_left(rows, key) - 1
-            self._go_to(rows[at % len(rows)])
-        else:
-            if direction is not None:
-                self.app.bell()
-            self._post_status()
-
-    def _go_to(self, match: tuple[int, int, int]) -> None:
-        row, number, line = match
-        self._current = (number, line)
-        height = self.scrollable_content_region.height
-        if not self.scroll_y <= row < self.scroll_y + height - 1:
-            self.follow = False
-            self.scroll_to(y=max(0, row - height // 2), animate=False, force=True)
-        self._post_status()
-
-    def _post_status(self) -> None:
-        rows = self._match_rows()
-        current = None
-        if self._current is not None:
-            number, line = self._current
-            current = bisect_left(rows, (self._blocks[number].row(line), number, line))
-        self.post_message(self.SearchUpdated(self, self.search_query, current, len(rows)))
-        self.refresh()
-
-    def next_match(self) -> None:
-        """Go to the next match (after the last one: the first)."""
-        self._step(1)
-
-    def previous_match(self) -> None:
-        """Go to the previous match (before the first one: the last)."""
-        self._step(-1)
-
-    def action_next_match(self) -> None:
-        self.next_match()
-
-    def action_previous_match(self) -> None:
-        self.previous_match()
-
-    @property
-    def current_match(self) -> tuple[str, int] | None:
-        """(task, line number) of the current match."""
-        if self._current is None:
-            return None
-        number, line = self._current
-        return self._blocks[number].task, line
 
     # -- copy --------------------------------------------------------------------------------
 

@@ -14,10 +14,15 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .spec import BuildFileError
+
+if TYPE_CHECKING:
+    from .events import TaskState
+    from .graph import Graph
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SUBCOMMANDS = ("list", "graph", "history", "log")
@@ -83,10 +88,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--exit-on-finish", action="store_true", help="dashboard: close when the build ends"
     )
     parser.add_argument(
+        "-n", "--dry-run", action="store_true", help="say what would run and why; run nothing"
+    )
+    parser.add_argument(
+        "-B", "--force", action="store_true", help="run every task, up to date or not"
+    )
+    parser.add_argument(
+        "--failed",
+        action="store_true",
+        help="re-run the last run's failed, cancelled and blocked tasks and what depends on them",
+    )
+    parser.add_argument(
         "--events",
         metavar="FILE",
         default=None,
         help="write every engine event as a JSON line to FILE",
+    )
+    parser.add_argument(
+        "--junit", metavar="FILE", default=None, help="write a JUnit XML report to FILE"
+    )
+    parser.add_argument(
+        "--ci",
+        choices=("github", "gitlab", "none"),
+        default=None,
+        help="headless: GitHub groups and annotations, or GitLab sections "
+        "(default: detected from GITHUB_ACTIONS / GITLAB_CI)",
     )
     parser.add_argument("--version", action="version", version="tuibuild 0.1.0")
     return parser
@@ -128,7 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args_list and args_list[0] in SUBCOMMANDS:
             return _subcommand(args_list[0], args_list[1:])
-        return _build(build_parser().parse_args(args_list))
+        args = build_parser().parse_args(args_list)
+        args.argv = args_list
+        return _build(args)
     except (BuildFileError, UsageError) as exc:
         print(f"tuibuild: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -143,7 +171,92 @@ def _subcommand(name: str, argv: list[str]) -> int:
         _chdir(args.directory)
         graph = _load(args)
         return _list(graph, args.json)
+    if name == "graph":
+        args = _graph_parser().parse_args(argv)
+        _chdir(args.directory)
+        graph = _load(args).select(args.targets)
+        from .report.graph_export import export_graph
+
+        sys.stdout.write(export_graph(graph, args.format, _last_run_states(graph)))
+        return EXIT_OK
+    if name in ("history", "log"):
+        return _history_command(name, argv)
     raise UsageError(f"'tuibuild {name}' is not available yet")
+
+
+def _history_command(name: str, argv: list[str]) -> int:
+    """`tuibuild history [RUN]` and `tuibuild log TASK [--run RUN]` (see :mod:`.history`)."""
+    from . import history
+    from .store import StoreError
+
+    if name == "history":
+        parser = _Parser(prog="tuibuild history", description="Recent runs, or one run's tasks.")
+        history.add_history_arguments(parser)
+    else:
+        parser = _Parser(prog="tuibuild log", description="Print a task's full output.")
+        history.add_log_arguments(parser)
+    _common(parser)
+    args = parser.parse_args(argv)
+    _chdir(args.directory)
+    build_file = history.build_file_of(args)
+    try:
+        if name == "history":
+            return history.print_history(build_file, args.run, args.limit)
+        return history.print_log(build_file, args.task, args.run)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _graph_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="tuibuild graph",
+        description="Print the task graph (with the last run's states when recorded).",
+    )
+    parser.add_argument("targets", nargs="*", metavar="TARGET", help="only what these need")
+    _common(parser)
+    parser.add_argument(
+        "--format",
+        choices=("tree", "dot", "mermaid", "json"),
+        default="tree",
+        help="text tree (default), Graphviz dot, Mermaid, or JSON nodes and edges",
+    )
+    return parser
+
+
+def _last_run_states(graph: Graph) -> dict[str, TaskState]:
+    """Each task's state in the most recent recorded run that ran it; {} without a store."""
+    from .events import TaskState
+    from .store import Store, StoreError, store_dir
+
+    try:
+        store = Store.open_existing(store_dir(graph.spec.path))
+    except StoreError:
+        return {}
+    if store is None:
+        return {}
+    states: dict[str, TaskState] = {}
+    try:
+        for run in store.runs(20):
+            for result in store.results(run.id):
+                if result.task in graph.tasks and result.task not in states:
+                    try:
+                        states[result.task] = TaskState(result.state)
+                    except ValueError:
+                        continue
+            if len(states) == len(graph.tasks):
+                break
+    finally:
+        store.close()
+    return states
+
+
+def detect_ci(environ: Mapping[str, str]) -> str:
+    """"github" or "gitlab" when running there (as their runners announce), else "none"."""
+    if environ.get("GITHUB_ACTIONS") == "true":
+        return "github"
+    if environ.get("GITLAB_CI") == "true":
+        return "gitlab"
+    return "none"
 
 
 def _list(graph, as_json: bool) -> int:  # type: ignore[no-untyped-def]
@@ -179,7 +292,14 @@ def _build(args: argparse.Namespace) -> int:
     _chdir(args.directory)
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("-j/--jobs must be at least 1")
-    graph = _load(args).select(args.targets)
+    graph = _select(_load(args), args)
+    if graph is None:
+        return EXIT_OK
+    if args.dry_run:
+        from .session import dry_run
+
+        dry_run(graph, force=args.force)
+        return EXIT_OK
     jobs = args.jobs or graph.spec.jobs or os.cpu_count() or 1
     interactive = not args.no_tui and sys.stdout.isatty() and sys.stdin.isatty()
     if interactive:
@@ -192,20 +312,75 @@ def _build(args: argparse.Namespace) -> int:
     return asyncio.run(_run_headless(graph, args, jobs))
 
 
+def _select(full: Graph, args: argparse.Namespace) -> Graph | None:
+    """The targets' graph; with --failed, the last run's failures (None: nothing to re-run)."""
+    if not args.failed:
+        return full.select(args.targets)
+    from . import history
+    from .store import StoreError
+
+    if args.targets:
+        raise UsageError("--failed takes no targets: it re-runs the last run's failures")
+    try:
+        run_id, names = history.failed_targets(full, full.spec.path)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    if not names:
+        print(f"tuibuild: nothing failed in the last run ({run_id})")
+        return None
+    return full.select(names)
+
+
 def make_engine(graph, args: argparse.Namespace, jobs: int):  # type: ignore[no-untyped-def]
-    """The engine every frontend runs: the local runner, the store, the events file."""
+    """The engine every frontend runs: the local runner, the store, the events file.
+
+    The store's session (lock, up-to-date checker, recorder) is `engine.store_session`; call
+    :func:`close_session` when the frontend is done with the engine.
+    """
     from .engine import Engine
     from .runners import LocalRunner
     from .runners.procs import become_subreaper
+    from .session import open_session
+    from .store import StoreError
 
+    try:
+        session = open_session(
+            graph,
+            argv=getattr(args, "argv", sys.argv[1:]),
+            typed_targets=None if getattr(args, "failed", False) else getattr(args, "targets", ()),
+            force=getattr(args, "force", False),
+        )
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
     become_subreaper()
-    engine = Engine(graph, LocalRunner(jobs), jobs=jobs, keep_going=args.keep_going)
+    engine = Engine(
+        graph,
+        LocalRunner(jobs),
+        jobs=jobs,
+        keep_going=args.keep_going,
+        run_id=session.run_id,
+        weights=session.weights,
+        checker=session.checker,
+    )
+    session.attach(engine)
+    engine.store_session = session
     if args.events:
         from .report.jsonl import JsonLinesWriter
 
         writer = JsonLinesWriter(Path(args.events))
         engine.subscribe(writer)
+    if getattr(args, "junit", None):
+        from .report.junit import JUnitWriter
+
+        engine.subscribe(JUnitWriter(Path(args.junit)))
     return engine
+
+
+def close_session(engine) -> None:  # type: ignore[no-untyped-def]
+    """Commit what is left and release the build lock (idempotent)."""
+    session = getattr(engine, "store_session", None)
+    if session is not None:
+        session.close()
 
 
 def exit_code(outcome: str) -> int:
@@ -213,18 +388,42 @@ def exit_code(outcome: str) -> int:
 
 
 async def _run_headless(graph, args: argparse.Namespace, jobs: int) -> int:  # type: ignore[no-untyped-def]
-    from .report.console import ConsoleReporter, use_color
-
     engine = make_engine(graph, args, jobs)
-    reporter = ConsoleReporter(sys.stdout, mode=args.output, color=use_color(sys.stdout))
+    reporter = _console_reporter(graph, args)
     engine.subscribe(reporter)
     install_interrupt_handlers(engine)
     try:
         outcome = await engine.run()
     finally:
         await engine.runner.close()
+        close_session(engine)
     reporter.summary(engine.summary)
+    if engine.summary.tasks and all(
+        r.state.value == "up-to-date" for r in engine.summary.tasks.values()
+    ):
+        from .uptodate import nothing_to_do
+
+        print(nothing_to_do(len(engine.summary.tasks)))
     return exit_code(outcome)
+
+
+def _console_reporter(graph, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The console reporter, in the flavour of the CI system it runs on (--ci, else detected)."""
+    from .report.console import ConsoleReporter, use_color
+
+    ci = args.ci or detect_ci(os.environ)
+    options = {"mode": args.output, "color": use_color(sys.stdout)}
+    if ci == "github":
+        from .report.github import GitHubReporter
+
+        root = graph.spec.root
+        dirs = {n: root / t.spec.cwd if t.spec.cwd else root for n, t in graph.tasks.items()}
+        return GitHubReporter(sys.stdout, task_dirs=dirs, **options)
+    if ci == "gitlab":
+        from .report.gitlab import GitLabReporter
+
+        return GitLabReporter(sys.stdout, **options)
+    return ConsoleReporter(sys.stdout, **options)
 
 
 def install_interrupt_handlers(engine) -> None:  # type: ignore[no-untyped-def]

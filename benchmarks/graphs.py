@@ -1,0 +1,147 @@
+"""The benchmark's task graphs, and the same graph written for every tool compared.
+
+A graph is a list of :class:`Node` (name, argv, dependencies). :func:`write_all` writes it as
+``build.toml`` (tuibuild), ``build.ninja``, ``Makefile`` and ``dodo.py`` (doit) into one folder,
+so every tool runs exactly the same commands. None of them declares outputs, so every tool runs
+every task on every run: ninja's edges name files that are never created, make's targets are
+``.PHONY``, doit's tasks have no file dependencies, and a tuibuild task without inputs and
+outputs always runs.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SEED = 20241122
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    argv: tuple[str, ...]
+    deps: tuple[str, ...] = ()
+    duration: float = 0.0
+    """For `sleep` tasks: the seconds it sleeps (the DAG's bound is computed from these)."""
+
+
+# -- the graphs ---------------------------------------------------------------------------------
+
+
+def flat(n: int) -> list[Node]:
+    """`n` independent `true` tasks, and one more `true` that depends on all of them."""
+    nodes = [Node(f"t{i}", ("true",)) for i in range(n)]
+    nodes.append(Node("final", ("true",), tuple(node.name for node in nodes)))
+    return nodes
+
+
+def layered(layers: int, width: int, fan_in: int = 3, seed: int = SEED) -> list[Node]:
+    """`layers` x `width` `true` tasks; each depends on `fan_in` tasks of the layer before."""
+    rng = random.Random(seed)
+    nodes: list[Node] = []
+    previous: list[str] = []
+    for layer in range(layers):
+        current = [f"l{layer}_{i}" for i in range(width)]
+        for name in current:
+            deps = tuple(sorted(rng.sample(previous, fan_in))) if previous else ()
+            nodes.append(Node(name, ("true",), deps))
+        previous = current
+    return nodes
+
+
+def random_dag(n: int, seed: int = SEED, lo: float = 0.05, hi: float = 0.5) -> list[Node]:
+    """`n` `sleep` tasks of `lo`..`hi` seconds; each depends on 0-3 earlier tasks."""
+    rng = random.Random(seed)
+    nodes: list[Node] = []
+    for i in range(n):
+        seconds = round(rng.uniform(lo, hi), 2)
+        window = [node.name for node in nodes[max(0, i - 12) : i]]
+        deps = tuple(sorted(rng.sample(window, min(len(window), rng.randint(0, 3)))))
+        nodes.append(Node(f"d{i}", ("sleep", f"{seconds:.2f}"), deps, seconds))
+    return nodes
+
+
+def firehose(tasks: int, lines: int) -> list[Node]:
+    """`tasks` independent commands each printing `lines` lines (`seq 1 LINES`)."""
+    return [Node(f"seq{i}", ("seq", "1", str(lines))) for i in range(tasks)]
+
+
+def noop() -> list[Node]:
+    """One `true`: what a tool costs to start and stop (subtracted from the DAG's makespan)."""
+    return [Node("t0", ("true",))]
+
+
+def bound(nodes: Sequence[Node], jobs: int) -> tuple[float, float, float]:
+    """(critical path, total work / jobs, the larger of the two): no schedule beats it."""
+    finish: dict[str, float] = {}
+    for node in nodes:  # declaration order is a topological order here
+        finish[node.name] = node.duration + max((finish[d] for d in node.deps), default=0.0)
+    critical = max(finish.values(), default=0.0)
+    work = sum(node.duration for node in nodes) / jobs
+    return critical, work, max(critical, work)
+
+
+# -- writing them -------------------------------------------------------------------------------
+
+
+def _sinks(nodes: Sequence[Node]) -> list[str]:
+    used = {dep for node in nodes for dep in node.deps}
+    return [node.name for node in nodes if node.name not in used]
+
+
+def build_toml(nodes: Sequence[Node], jobs: int) -> str:
+    out = [f"[build]\njobs = {jobs}\n"]
+    for node in nodes:
+        out.append(f"\n[tasks.{node.name}]\ncmd = {json.dumps(list(node.argv))}\n")
+        if node.deps:
+            out.append(f"deps = {json.dumps(list(node.deps))}\n")
+    return "".join(out)
+
+
+def build_ninja(nodes: Sequence[Node]) -> str:
+    # Outputs that are never created: ninja runs every edge every time.
+    out = ["rule run\n  command = $cmd\n"]
+    for node in nodes:
+        deps = (" | " + " ".join(node.deps)) if node.deps else ""
+        cmd = shlex.join(node.argv).replace("$", "$$")
+        out.append(f"build {node.name}: run{deps}\n  cmd = {cmd}\n")
+    return "".join(out)
+
+
+def makefile(nodes: Sequence[Node]) -> str:
+    names = [node.name for node in nodes]
+    out = [f".PHONY: all {' '.join(names)}\n", f"all: {' '.join(_sinks(nodes))}\n"]
+    for node in nodes:
+        cmd = shlex.join(node.argv).replace("$", "$$")
+        out.append(f"{node.name}: {' '.join(node.deps)}\n\t{cmd}\n")
+    return "".join(out)
+
+
+def dodo_py(nodes: Sequence[Node]) -> str:
+    rows = ",\n".join(f"    ({n.name!r}, {list(n.argv)!r}, {list(n.deps)!r})" for n in nodes)
+    return f'''"""Generated by benchmarks/run.py. No file_dep, no targets: every task runs."""
+
+DOIT_CONFIG = {{"dep_file": ".doit.db"}}
+
+NODES = [
+{rows},
+]
+
+
+def task_b():
+    for name, argv, deps in NODES:
+        # An argv list runs without a shell, as tuibuild and make do.
+        yield {{"name": name, "actions": [argv], "task_dep": ["b:" + d for d in deps]}}
+'''
+
+
+def write_all(folder: Path, nodes: Sequence[Node], jobs: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "build.toml").write_text(build_toml(nodes, jobs))
+    (folder / "build.ninja").write_text(build_ninja(nodes))
+    (folder / "Makefile").write_text(makefile(nodes))
+    (folder / "dodo.py").write_text(dodo_py(nodes))

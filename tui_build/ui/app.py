@@ -1,0 +1,434 @@
+"""The dashboard: one more frontend on the engine, as a Textual app.
+
+:func:`run_dashboard` starts the build first (the engine runs in a thread of its own, see
+:mod:`.bridge`), then the UI; when the app closes it stops the engine (killing whatever still
+runs) and prints the console summary to the real terminal, so nothing is lost with the screen.
+:func:`make_app` builds the app the same way for the CLI, the tests and the screenshot script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .bridge import Batch, Bridge
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+    from ..graph import Graph
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+
+from ..events import Cancel, CancelAll, Command, Rerun, RerunFailed, TaskState
+from .line_store import OutputStore
+from .messages import BuildUpdated
+from .widgets.header import BuildHeader
+from .widgets.output_pane import OutputPane
+from .widgets.outputs import OutputArea
+from .widgets.task_panel import TaskPanel
+from .widgets.task_row import RowContext
+from .widgets.task_sidebar import TaskSidebar
+from .widgets.task_tree import Row
+
+TICK = 0.08
+
+
+class TuiBuildApp(App[None]):
+    """The live dashboard of one build."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "tuibuild"
+    ENABLE_COMMAND_PALETTE = False
+
+    BINDINGS = [
+        Binding("r", "rerun", "Re-run"),
+        Binding("c", "cancel", "Cancel"),
+        Binding("f", "failures", "Failures"),
+        Binding("y", "copy_task", "Copy"),
+        Binding("t", "toggle_view", "Tree/list"),
+        Binding("R", "rerun(True)", "Force re-run", show=False),
+        Binding("F", "rerun_failed", "Re-run failed", show=False),
+        Binding("x", "cancel_all", "Cancel all", show=False),
+        Binding("p", "pin", "Pin output", show=False),
+        Binding("escape", "focus_tasks", "Tasks", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit_app", "Quit"),
+        Binding("ctrl+c", "quit_app", "Quit", show=False),
+    ]
+
+    _DASHBOARD_ACTIONS = frozenset(
+        {
+            "cancel",
+            "rerun",
+            "rerun_failed",
+            "cancel_all",
+            "toggle_view",
+            "failures",
+            "pin",
+            "copy_task",
+            "focus_tasks",
+        }
+    )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Dashboard keys work on the dashboard only (not under the failures or help screens)."""
+        return action not in self._DASHBOARD_ACTIONS or self.screen is self._main
+
+    def __init__(
+        self,
+        graph: Graph,
+        bridge: Bridge,
+        *,
+        exit_on_finish: bool = False,
+        clock: Callable[[], float] = time.time,
+        system_stats: bool = True,
+        start: bool = True,
+        tick: float = TICK,
+    ) -> None:
+        super().__init__()
+        self.graph = graph
+        self.bridge = bridge
+        self.summary = bridge.summary
+        self.store = OutputStore()
+        self.exit_on_finish = exit_on_finish
+        self.clock = clock
+        self.system_stats = system_stats
+        self._start = start
+        self._tick_seconds = tick
+        self._has_tasks = False
+        self._announced_end = False
+        self._main_screen: Screen[object] | None = None
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield BuildHeader(id="header")
+        with Horizontal(id="main"):
+            yield TaskSidebar(id="tasks")
+            yield OutputArea(self.store, id="outputs")
+        from textual.widgets import Footer
+
+        yield Footer(compact=True, show_command_palette=False)
+
+    @property
+    def _main(self) -> Screen[object]:
+        """The dashboard's own screen (others, such as the failures view, may be on top)."""
+        if self._main_screen is None:
+            self._main_screen = self.screen_stack[0]
+        return self._main_screen
+
+    @property
+    def panel(self) -> TaskPanel:
+        return self._main.query_one(TaskPanel)
+
+    @property
+    def outputs(self) -> OutputArea:
+        return self._main.query_one(OutputArea)
+
+    @property
+    def output(self) -> OutputPane:
+        return self.outputs.main
+
+    def on_mount(self) -> None:
+        self._main.query_one(TaskSidebar).update_title()
+        self.panel.focus()
+        if self._start and not self.bridge.threaded:
+            self.bridge.start()
+        self.set_interval(self._tick_seconds, self.tick)
+        if self.system_stats:
+            self._sample_system()
+            self.set_interval(1.0, self._sample_system)
+        self.tick()
+
+    async def on_unmount(self) -> None:
+        if not self.bridge.threaded:
+            await self.bridge.aclose()
+
+    # -- the tick: drain, fold, refresh once ---------------------------------------------------
+
+    def tick(self) -> None:
+        """Drain the engine's events (the one adapter to messages) and refresh the live parts."""
+        batch = self.bridge.drain()
+        if batch:
+            self._apply(batch)
+            self.post_message(BuildUpdated(batch))
+        elif any(r.state is TaskState.RUNNING for r in self.summary.tasks.values()):
+            self._refresh_live(set())  # elapsed times and stall detection move on their own
+
+    def _apply(self, batch: Batch) -> None:
+        store = self.store
+        for task, log_path in batch.attempts:
+            store.start_attempt(task, log_path)
+        for task, chunks in batch.output.items():
+            store.feed(task, "".join(chunks))
+        if batch.started and not self._has_tasks and self.summary.tasks:
+            self._has_tasks = True
+            self.panel.set_summary(self.summary)
+            self._main.query_one(TaskSidebar).update_title()
+        if batch.started:
+            self._announced_end = False
+        self._refresh_live(batch.changed)
+        if self.outputs.shows_any(batch.changed):
+            self._show_row_output(self.panel.row)  # new headers; the view stays put
+
+    def _refresh_live(self, changed: set[str]) -> None:
+        now = self.clock()
+        context = self.row_context(now)
+        self.panel.refresh_rows(context, changed)
+        self._main.query_one(TaskSidebar).show_detail(context)
+        self._main.query_one(BuildHeader).update_build(self.summary, now)
+        self.outputs.refresh_panes()
+
+    def on_build_updated(self, message: BuildUpdated) -> None:
+        if not message.batch.finished or self.bridge.running:
+            return
+        if self.exit_on_finish:
+            self.exit()
+            return
+        if not self._announced_end:
+            self._announced_end = True
+            failed = len(self.summary.failures)
+            if failed:
+                self.notify(
+                    f"{failed} task{'s' if failed > 1 else ''} failed — f: failures, r: re-run",
+                    severity="error",
+                )
+
+    def row_context(self, now: float | None = None) -> RowContext:
+        tasks = self.graph.tasks
+        return RowContext.build(
+            self.summary,
+            now=self.clock() if now is None else now,
+            stall_after=float(getattr(self.graph.spec, "stall_after", 60.0) or 60.0),
+            pools=dict(getattr(self.graph.spec, "pools", {}) or {}),
+            task_pool=lambda name: getattr(tasks.get(name), "pool", None),
+        )
+
+    def _sample_system(self) -> None:
+        import psutil
+
+        header_widget = self._main.query_one(BuildHeader)
+        header_widget.cpu = psutil.cpu_percent(interval=None)
+        memory = psutil.virtual_memory()
+        header_widget.memory = (memory.total - memory.available, memory.total)
+        header_widget.refresh()
+
+    # -- output ------------------------------------------------------------------------------
+
+    def on_task_panel_highlighted(self, message: TaskPanel.Highlighted) -> None:
+        self._show_row_output(message.row)
+        self._main.query_one(TaskSidebar).show_detail(self.row_context())
+
+    def on_task_panel_activated(self, message: TaskPanel.Activated) -> None:
+        self._show_row_output(message.row)
+        self.output.focus()
+
+    def _show_row_output(self, row: Row | None) -> None:
+        if row is not None:
+            self.outputs.show_row(row, self.panel, self.summary, self.row_context())
+
+    def action_focus_tasks(self) -> None:
+        self.panel.focus()
+
+    def action_pin(self) -> None:
+        self.notify(self.outputs.toggle_pin(self.panel.selected_task))
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def _selection(self) -> tuple[list[str], str]:
+        """The tasks a command on the selected row applies to, and how to name them."""
+        row = self.panel.row
+        if row is None:
+            return [], ""
+        if row.task is None:
+            members = self.panel.row_tasks(row)
+            return members, f"group {row.group}"
+        return [row.task], row.task
+
+    def submit(self, command: Command) -> None:
+        self.bridge.submit(command)
+
+    def action_cancel(self) -> None:
+        names, label = self._selection()
+        if not names:
+            return
+        subtree = {m for n in names for m in self.graph.subtree(n)}
+        running = [n for n in subtree if self._state(n) is TaskState.RUNNING]
+        unfinished = [n for n in subtree if not self._state(n).finished]
+        if not unfinished:
+            self.notify(f"Nothing to cancel in {label}: it has finished", severity="warning")
+            return
+
+        def go() -> None:
+            self.submit(Cancel(tuple(names)))
+            self.notify(f"Cancelling {label} ({len(unfinished)} unfinished)")
+
+        if running:
+            shown = ", ".join(sorted(running)[:3]) + (" …" if len(running) > 3 else "")
+            self._confirm(f"Cancel {label}? {len(running)} running ({shown}) will be killed.", go)
+        else:
+            go()
+
+    def action_rerun(self, force: bool = False) -> None:
+        names, label = self._selection()
+        if not names:
+            return
+        self.submit(Rerun(tuple(names), force=force))
+        self.notify(f"{'Force re-running' if force else 'Re-running'} {label}")
+
+    def action_rerun_failed(self) -> None:
+        bad = [r for r in self.summary.tasks.values() if r.state.bad]
+        if not bad:
+            self.notify("Nothing failed, was cancelled or blocked", severity="warning")
+            return
+        self.submit(RerunFailed())
+        self.notify(f"Re-running {len(bad)} failed, cancelled or blocked tasks")
+
+    def action_cancel_all(self) -> None:
+        if not self.bridge.running:
+            self.notify("Nothing is running", severity="warning")
+            return
+        self._confirm(
+            "Cancel the whole build? Running tasks will be killed.",
+            lambda: self.submit(CancelAll()),
+        )
+
+    def _state(self, name: str) -> TaskState:
+        record = self.summary.tasks.get(name)
+        return record.state if record is not None else TaskState.PENDING
+
+    def _confirm(self, question: str, then: Callable[[], None]) -> None:
+        from .screens.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        self.push_screen(ConfirmScreen(question), answered)
+
+    # -- views -------------------------------------------------------------------------------
+
+    def action_toggle_view(self) -> None:
+        self.panel.toggle_view()
+        self._main.query_one(TaskSidebar).update_title()
+
+    def action_failures(self) -> None:
+        from .screens.failures import FailuresScreen
+
+        self.push_screen(FailuresScreen(self.summary.failures))
+
+    def on_failures_screen_open(self, message: object) -> None:
+        task: str = getattr(message, "task")  # noqa: B009 - the screen's message, imported lazily
+        self.panel.select_task(task)
+        self._show_row_output(self.panel.row)
+        if getattr(message, "rerun"):  # noqa: B009
+            self.submit(Rerun((task,)))
+            self.notify(f"Re-running {task}")
+            self.panel.focus()
+        else:
+            self.output.focus()
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        self.push_screen(
+            HelpScreen(
+                [
+                    ("Anywhere", self.BINDINGS),
+                    ("Task panel", TaskPanel.BINDINGS),
+                    ("Output pane", getattr(OutputPane, "BINDINGS", [])),
+                ]
+            )
+        )
+
+    def action_copy_task(self, task: str | None = None) -> None:
+        """Copy the task's full output (OSC 52) and say where its log file is."""
+        name = task or self.panel.selected_task
+        if name is None:
+            text = self.output.plain_text()
+            self.copy_to_clipboard(text)
+            self.notify(f"Copied {text.count(chr(10)) + 1} lines of output")
+            return
+        record = self.summary.tasks.get(name)
+        log_path = record.log_path if record is not None else None
+        text = self.outputs.text_of(name, log_path)
+        if not text:
+            self.notify(f"{name} has no output yet", severity="warning")
+            return
+        self.copy_to_clipboard(text)
+        lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+        where = f"\nlog: {log_path}" if log_path else ""
+        self.notify(f"Copied {lines} lines of {name} to the clipboard (OSC 52).{where}", timeout=8)
+
+    def action_quit_app(self) -> None:
+        if self.bridge.running:
+            running = sum(1 for r in self.summary.tasks.values() if r.state is TaskState.RUNNING)
+            self._confirm(
+                f"The build is still running ({running} running). Quit and cancel it?", self.exit
+            )
+        else:
+            self.exit()
+
+
+def make_app(
+    graph: Graph,
+    bridge_or_engine: Bridge | Engine,
+    *,
+    exit_on_finish: bool = False,
+    clock: Callable[[], float] = time.time,
+    system_stats: bool = True,
+    start: bool = True,
+) -> TuiBuildApp:
+    """Build the dashboard for `graph`. An engine is wrapped in an inline (same-loop) bridge,
+    started when the app mounts; a bridge is used as it is (start it yourself if threaded)."""
+    if isinstance(bridge_or_engine, Bridge):
+        bridge = bridge_or_engine
+    else:
+        bridge = Bridge(bridge_or_engine, threaded=False)
+    return TuiBuildApp(
+        graph,
+        bridge,
+        exit_on_finish=exit_on_finish,
+        clock=clock,
+        system_stats=system_stats,
+        start=start,
+    )
+
+
+def run_dashboard(graph: Graph, args: argparse.Namespace, jobs: int) -> int:
+    """Run the build under the dashboard; print the summary after it closes; the exit code."""
+    from ..cli import exit_code, make_engine
+    from ..report.console import ConsoleReporter, use_color
+
+    engine = make_engine(graph, args, jobs)
+    bridge = Bridge(engine, threaded=True)
+    bridge.start()  # the build starts while the UI is still coming up
+    app = make_app(graph, bridge, exit_on_finish=bool(getattr(args, "exit_on_finish", False)))
+
+    def close(signum: int, frame: object) -> None:
+        bridge.call(engine.interrupt)  # the build ends "interrupted": exit status 130
+        app.exit()  # then, below, the engine stops and kills what runs: no orphans
+
+    previous = {sig: signal.signal(sig, close) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        app.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        bridge.stop()
+        if bridge.alive:  # the engine did not stop in time: never leave processes behind
+            from ..runners.procs import kill_all_descendants
+
+            kill_all_descendants()
+    summary = bridge.final_summary()
+    ConsoleReporter(sys.stdout, color=use_color(sys.stdout)).summary(summary)
+    if bridge.error is not None:
+        print(f"tuibuild: internal error: {bridge.error!r}", file=sys.stderr)
+    return exit_code(summary.outcome or "failed")

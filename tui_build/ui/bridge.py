@@ -1,0 +1,202 @@
+"""The one adapter between the engine and the dashboard.
+
+The engine runs on an asyncio loop of its own, in a background thread, so the UI loop stays
+responsive however fast tasks print. The engine's events land in a thread-safe deque; the app
+drains it on a timer (every ~80 ms) and folds each batch at once (:meth:`Bridge.drain` and
+:class:`Batch`), so widgets are refreshed once per tick, never once per line or per event.
+Commands go the other way with ``loop.call_soon_threadsafe``.
+
+For tests the engine may also run on the app's own loop (``threaded=False``): the same queue,
+the same batching, but a test can open a fake runner's gates directly.
+
+Nothing here imports Textual: the bridge is started before the UI is up, while Textual is
+still being imported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..engine import Engine
+from ..events import (
+    BuildFinished,
+    BuildStarted,
+    Command,
+    Event,
+    RunSummary,
+    TaskOutput,
+    TaskState,
+    TaskStateChanged,
+)
+
+
+@dataclass
+class Batch:
+    """What one drain of the event queue changed, folded for the UI."""
+
+    changed: set[str] = field(default_factory=set)
+    """Tasks whose state, duration or resources changed."""
+    output: dict[str, list[str]] = field(default_factory=dict)
+    """New output per task, in order (joined once per task before feeding the store)."""
+    attempts: list[tuple[str, str | None]] = field(default_factory=list)
+    """(task, log path) of every task that started running, in order."""
+    started: bool = False
+    """A BuildStarted arrived (the build began or resumed)."""
+    finished: bool = False
+    """A BuildFinished arrived."""
+    events: int = 0
+
+    def __bool__(self) -> bool:
+        return self.events > 0
+
+
+class Bridge:
+    """Runs an :class:`Engine` for the dashboard and folds its events into batches.
+
+    Args:
+        engine: The engine to run (not yet started).
+        threaded: Run the engine on a loop of its own in a background thread (the dashboard),
+            or on the caller's running loop (tests).
+    """
+
+    def __init__(self, engine: Engine, *, threaded: bool = True) -> None:
+        self.engine = engine
+        self.threaded = threaded
+        self.summary = RunSummary()
+        """The UI's own fold of the events it has drained (never the engine's object)."""
+        self._queue: deque[Event] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop: asyncio.Event | None = None
+        self._run_task: asyncio.Task[Any] | None = None
+        self._ready = threading.Event()
+        self.error: BaseException | None = None
+        engine.subscribe(self._queue.append)
+
+    # -- life --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the build. Threaded: returns at once. Inline: call on a running loop."""
+        if self.threaded:
+            self._thread = threading.Thread(target=self._thread_main, name="tuibuild-engine")
+            self._thread.daemon = True
+            self._thread.start()
+            self._ready.wait(5)
+        else:
+            self._loop = asyncio.get_running_loop()
+            self._run_task = self._loop.create_task(self._guarded_run())
+
+    def _thread_main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._thread_run())
+        finally:
+            loop.close()
+
+    async def _thread_run(self) -> None:
+        self._stop = asyncio.Event()
+        run = asyncio.get_running_loop().create_task(self._guarded_run())
+        self._ready.set()
+        # The build may finish and be resumed by commands many times; stay until told to stop.
+        await self._stop.wait()
+        await self.engine.shutdown()
+        await asyncio.gather(run, return_exceptions=True)
+
+    async def _guarded_run(self) -> None:
+        try:
+            await self.engine.run()
+        except Exception as exc:  # shown by the app; the UI must survive an engine bug
+            self.error = exc
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Threaded: cancel everything still running, kill its processes and join the thread."""
+        loop, stop = self._loop, self._stop
+        if self._thread is None or loop is None or stop is None:
+            return
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(stop.set)
+        self._thread.join(timeout)
+
+    async def aclose(self) -> None:
+        """Inline: cancel everything still running and close the runner."""
+        if self.threaded:
+            await asyncio.get_running_loop().run_in_executor(None, self.stop)
+            return
+        if self._run_task is None:  # never started: nothing runs, only the runner to close
+            await self.engine.runner.close()
+            return
+        await self.engine.shutdown()
+        if self._run_task is not None:
+            await asyncio.gather(self._run_task, return_exceptions=True)
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def submit(self, command: Command) -> None:
+        """Send a command (cancel, re-run, ...) to the engine on its own loop."""
+        self.call(self.engine.submit, command)
+
+    def call(self, function: Callable[..., object], *args: object) -> None:
+        """Call `function(*args)` on the engine's loop (thread-safe)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if self.threaded:
+            loop.call_soon_threadsafe(function, *args)
+        else:
+            loop.call_soon(function, *args)
+
+    def inject(self, event: Event) -> None:
+        """Queue an event as if the engine had sent it (synthetic states for tests and demos)."""
+        self._queue.append(event)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def drain(self, limit: int = 100_000) -> Batch:
+        """Fold every queued event into :attr:`summary` and return what changed."""
+        batch = Batch()
+        queue = self._queue
+        apply = self.summary.apply
+        while queue and batch.events < limit:
+            event = queue.popleft()
+            batch.events += 1
+            apply(event)
+            if isinstance(event, TaskOutput):
+                batch.output.setdefault(event.task, []).append(event.text)
+            elif isinstance(event, TaskStateChanged):
+                batch.changed.add(event.task)
+                if event.state is TaskState.RUNNING:
+                    batch.attempts.append((event.task, event.log_path))
+                    # Output from a previous attempt queued before this start belongs to it.
+                    batch.output.pop(event.task, None)
+            elif isinstance(event, BuildStarted):
+                batch.started = True
+            elif isinstance(event, BuildFinished):
+                batch.finished = True
+            else:  # ResourceSample, Heartbeat
+                task = getattr(event, "task", None)
+                if task is not None:
+                    batch.changed.add(task)
+        return batch
+
+    # -- questions ---------------------------------------------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        """True while the engine's thread still runs (after :meth:`stop`: it did not stop)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        """True while some task of the UI's view runs or waits to run."""
+        return any(not r.state.finished for r in self.summary.tasks.values())
+
+    def final_summary(self) -> RunSummary:
+        """The engine's own summary, to print once the engine thread has stopped."""
+        return self.engine.summary

@@ -1,0 +1,1 @@
+"""The dashboard's other screens: failures, help, confirmations."""

@@ -1,0 +1,143 @@
+"""The two header lines: progress and counts, then what the build is doing or how it ended."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.widget import Widget
+
+from ...events import RunSummary, TaskState
+from ...symbols import COLOR, SYMBOL, format_bytes, format_duration
+
+
+def progress_bar(done: int, total: int, width: int = 20) -> Text:
+    """A bar of `width` cells that reads without colour too (━ done, ─ to do)."""
+    filled = round(width * done / total) if total else 0
+    bar = Text("━" * filled, style="green")
+    bar.append("─" * (width - filled), style="bright_black")
+    return bar
+
+
+def eta(summary: RunSummary, now: float) -> float | None:
+    """A rough estimate: what is left at the average pace so far, spread over the jobs."""
+    ran = [
+        r.duration for r in summary.tasks.values() if r.duration and r.state is TaskState.SUCCEEDED
+    ]
+    left = [r for r in summary.tasks.values() if not r.state.finished and r.info.kind != "none"]
+    if len(ran) < 3 or not left:
+        return None  # too little known to guess
+    average = sum(ran) / len(ran)
+    remaining = 0.0
+    for record in left:
+        if record.state is TaskState.RUNNING and record.started is not None:
+            spent = now - record.started
+            if spent > 2 * average:
+                return None  # running far past the average: any number would be a lie
+            remaining += max(0.0, average - spent)
+        else:
+            remaining += average
+    return remaining / max(1, min(summary.jobs or 1, len(left)))
+
+
+def outcome_text(summary: RunSummary) -> Text:
+    """How the build ended, and what to do about it."""
+    counts = summary.counts()
+    if summary.succeeded:
+        return Text(f"✓ succeeded in {format_duration(summary.elapsed)}", style="bold green")
+    bad = [
+        f"{counts[s]} {s}"
+        for s in (TaskState.FAILED, TaskState.CANCELLED, TaskState.BLOCKED)
+        if counts[s]
+    ]
+    word = summary.outcome or "stopped"
+    hint = (
+        " — press r on a failure to re-run, F to re-run all, f for details"
+        if counts[TaskState.FAILED]
+        else " — press r to re-run"
+    )
+    return Text(f"✗ {word}: {', '.join(bad)}{hint}", style="bold red")
+
+
+class BuildHeader(Widget):
+    """Build file, targets, progress, counts per state, elapsed, ETA, system CPU and memory."""
+
+    DEFAULT_CSS = """
+    BuildHeader {
+        height: 2;
+        background: $panel;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.summary = RunSummary()
+        self.now = 0.0
+        self.cpu: float | None = None
+        self.memory: tuple[int, int] | None = None
+        """(used, total) bytes."""
+        self.message: Text | None = None
+
+    def update_build(self, summary: RunSummary, now: float) -> None:
+        self.summary = summary
+        self.now = now
+        self.refresh()
+
+    def status_line(self) -> Text:
+        summary = self.summary
+        if self.message is not None:
+            return self.message
+        if summary.outcome is not None and not any(
+            not r.state.finished for r in summary.tasks.values()
+        ):
+            return outcome_text(summary)
+        running = [r for r in summary.tasks.values() if r.state is TaskState.RUNNING]
+        if not summary.tasks:
+            return Text("starting…", style="dim")
+        text = Text(f"▶ {len(running)}/{summary.jobs or '?'} jobs", style="yellow")
+        if running:
+            names = ", ".join(r.info.name for r in running[:4])
+            more = f" +{len(running) - 4}" if len(running) > 4 else ""
+            text.append(f": {names}{more}", style="")
+        return text
+
+    def render(self) -> RenderableType:
+        summary = self.summary
+        total = len(summary.tasks)
+        counts = summary.counts()
+        done = sum(n for s, n in counts.items() if s.finished)
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append("tuibuild ", style="bold")
+        line.append_text(progress_bar(done, total, 16 if self.size.width < 100 else 24))
+        line.append(f" {done}/{total} ", style="bold")
+        for state in TaskState:
+            if counts[state]:
+                line.append(f" {SYMBOL[state]}{counts[state]}", style=COLOR[state])
+        end = summary.finished if summary.finished is not None and summary.outcome else self.now
+        if summary.started is not None:
+            line.append(f"  time {format_duration(max(0.0, end - summary.started))}")
+            estimate = eta(summary, self.now) if summary.outcome is None else None
+            if estimate is not None:
+                line.append(f" ETA ~{format_duration(estimate)}", style="dim")
+        if self.cpu is not None and self.memory is not None:
+            used, all_ = self.memory
+            line.append(
+                f"  CPU {self.cpu:.0f}% MEM {format_bytes(used)}/{format_bytes(all_)}", style="dim"
+            )
+        where = Text(no_wrap=True, overflow="ellipsis")
+        where.append_text(self.status_line())
+        target = ", ".join(summary.targets[:3]) + (" …" if len(summary.targets) > 3 else "")
+        if summary.build_file:
+            where.append(f"   {short_path(summary.build_file)} → {target}", style="dim")
+        return Group(line, where)
+
+
+def short_path(path: str) -> str:
+    """The build file as the user named it, more or less: relative to the working directory."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return rel if not rel.startswith("../..") else path

@@ -14,6 +14,7 @@ recount; after the build has finished they resume it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import os
 import time
@@ -35,6 +36,7 @@ from .events import (
     Rerun,
     RerunFailed,
     RunSummary,
+    Stream,
     TaskInfo,
     TaskState,
     TaskStateChanged,
@@ -375,10 +377,8 @@ class Engine:
                 return
         # As ninja does: a declared output's folder exists before the task runs.
         for output in resolve_outputs(task, self.graph.spec.root) if task.spec.outputs else ():
-            try:
+            with contextlib.suppress(OSError):  # the task itself will say what is wrong
                 output.parent.mkdir(parents=True, exist_ok=True)
-            except OSError:
-                pass  # the task itself will say what is wrong with the path
         self._attempts[name] += 1
         log_path = self.log_dir / log_file_name(name, self._attempts[name])
         if task.pool is not None:
@@ -394,20 +394,32 @@ class Engine:
 
     async def _execute(self, task: Task, job: Job, log_path: Path) -> None:
         name = task.name
-        sink = TaskLog(name, log_path, self._emit, self._clock)
+        sink: TaskLog | None = None
         cancelled = name in self._cancel_reason
         outcome = Outcome()
         try:
+            sink = TaskLog(name, log_path, self._emit, self._clock)
             if not cancelled:
                 work = asyncio.get_running_loop().create_task(self.runner.run(job, sink))
                 self._work[name] = work
                 outcome = await work
+                if outcome.failure is not None and outcome.failure.traceback:
+                    # The traceback belongs to the task's output: the log, the dashboard's
+                    # pane and `tuibuild log` all show it where it happened.
+                    text = outcome.failure.traceback.rstrip("\n") + "\n"
+                    sink.output(Stream.STDERR, text.encode("utf-8", "replace"))
         except asyncio.CancelledError:
             cancelled = True
+        except OSError as exc:  # the log cannot be written: disk full, folder removed, ...
+            outcome = Outcome(
+                Failure(FailureKind.ERROR, f"cannot write the task's log {log_path}: {exc}")
+            )
         except Exception as exc:  # a bug in a runner must not take the build down
             outcome = Outcome(Failure(FailureKind.ERROR, f"internal error: {exc!r}"))
         finally:
-            sink.close()
+            if sink is not None:
+                with contextlib.suppress(OSError):  # reported above, or the outcome stands
+                    sink.close()
             self._work.pop(name, None)
             self._running.pop(name, None)
             if task.pool is not None:

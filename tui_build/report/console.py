@@ -146,8 +146,6 @@ class ConsoleReporter:
         self.begin_output(event)
         if event.log_path:
             self._copy_log(event.log_path)
-        if event.failure is not None and event.failure.traceback:
-            self._write(self._clean(event.failure.traceback).rstrip("\n") + "\n")
         self.end_output(event)
         self.end_block(event)
         self.out.flush()
@@ -201,8 +199,6 @@ class ConsoleReporter:
         rest = self._partial.pop(event.task, "")
         if rest:
             self._stream(event.task, rest + "\n")
-        if event.failure is not None and event.failure.traceback:
-            self._stream(event.task, event.failure.traceback)
         self._write(self._header(event) + "\n")
         self.out.flush()
 
@@ -254,13 +250,12 @@ class ConsoleReporter:
         if record.info.command:
             self._write(self.style(f"  $ {record.info.command}", "dim") + "\n")
         if record.log_path:
-            tail = read_tail(record.log_path, self.tail_lines)
+            # A callable's traceback ends its log: show it whole, after the last lines.
+            extra = len(failure.traceback.splitlines()) if failure and failure.traceback else 0
+            tail = read_tail(record.log_path, self.tail_lines + extra)
             if tail:
                 self._write(
                     self.style(f"  last {len(tail)} lines of {record.log_path}:", "dim") + "\n"
                 )
                 for line in tail:
                     self._write("  │ " + self._clean(line) + "\n")
-        if failure is not None and failure.traceback:
-            for line in failure.traceback.rstrip("\n").splitlines():
-                self._write("  │ " + self._clean(line) + "\n")

@@ -65,11 +65,17 @@ def highlight_line(line: str) -> Text:
     return text
 
 
-def tail_text(log_path: str | None, lines: int = TAIL_LINES) -> Text | None:
-    """The last lines of the task's log, errors marked; None when there is no output."""
+def tail_text(log_path: str | None, lines: int = TAIL_LINES, skip_last: int = 0) -> Text | None:
+    """The last lines of the task's log, errors marked; None when there is no output.
+
+    `skip_last` leaves out the log's final lines: a callable's traceback, which the engine
+    appends to the log and this view renders with Rich instead.
+    """
     if not log_path:
         return None
-    tail = read_tail(log_path, lines)
+    tail = read_tail(log_path, lines + skip_last)
+    if skip_last:
+        tail = tail[:-skip_last]
     if not tail:
         return None
     text = Text()
@@ -132,7 +138,9 @@ class FailureCard(Static, can_focus=True):
             parts.append(
                 Text(f"$ {record.info.command}", style="dim", overflow="ellipsis", no_wrap=True)
             )
-        tail = tail_text(record.log_path)
+        failure = record.failure
+        trace_lines = len(failure.traceback.splitlines()) if failure and failure.traceback else 0
+        tail = tail_text(record.log_path, skip_last=trace_lines)
         if tail is not None:
             parts.append(Text(f"last lines of {record.log_path}:", style="dim"))
             parts.append(tail)

@@ -160,8 +160,6 @@ class TaskStateChanged:
     """Set when `state` is FAILED."""
     duration: float | None = None
     """Seconds the task ran, set when a running task finishes."""
-    pid: int | None = None
-    """Set when `state` is RUNNING and the task runs in a process of its own."""
     result: str | None = None
     """For a callable that succeeded: the repr of its return value."""
     log_path: str | None = None
@@ -268,7 +266,6 @@ class TaskRecord:
     reason: str | None = None
     result: str | None = None
     log_path: str | None = None
-    pid: int | None = None
     last_output: float | None = None
     cpu_percent: float | None = None
     rss_bytes: int | None = None
@@ -306,7 +303,6 @@ class RunSummary:
             record.reason = event.reason
             if event.state is TaskState.RUNNING:
                 record.started = event.time
-                record.pid = event.pid
                 record.duration = None
                 record.failure = None
                 record.result = None

@@ -19,7 +19,8 @@ def compile_(source: str, output: str) -> None:
         time.sleep(0.25)
         print(f"  optimising {Path(source).name}: {percent}%", flush=True)
     if "runtime" in source:
-        print(f"{source}:2:5: warning: unused variable 'scratch' [-Wunused-variable]", file=sys.stderr)
+        warning = f"{source}:2:5: warning: unused variable 'scratch' [-Wunused-variable]"
+        print(warning, file=sys.stderr)
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     Path(output).write_text(hashlib.sha256(text.encode()).hexdigest() + "\n")
 

@@ -261,8 +261,8 @@ async def test_interrupt_ends_interrupted(tmp_path: Path, fake_runner: FakeRunne
 async def test_a_log_that_cannot_be_written_fails_the_task_instead_of_hanging(
     tmp_path: Path, fake_runner: FakeRunner
 ) -> None:
-    long_name = "t" * 300  # too long a file name for the log: open() fails
-    toml = f'[tasks.{long_name}]\ncmd = ["fake"]\n'
+    long_name = "t" * 300  # too long a file name for the log: open() at its first byte fails
+    toml = f'[tasks.{long_name}]\ncmd = ["fake", "out=hello"]\n'
     toml += f'[tasks.after]\ncmd = ["fake"]\ndeps = ["{long_name}"]\n'
     engine, _ = make_engine(make_graph(tmp_path, toml), fake_runner, tmp_path, jobs=1)
     assert await engine.run() == "failed"

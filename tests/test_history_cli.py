@@ -104,6 +104,14 @@ def test_history_of_a_run_and_a_tasks_log(project: Path) -> None:
     assert run_cli(["log", "check", "--run", run_id], project).stdout == "checked good\n"
 
 
+def test_a_task_that_printed_nothing_has_an_empty_log(project: Path) -> None:
+    assert run_cli([], project).returncode == 0
+    log = run_cli(["log", "other"], project)  # it never created its log file
+    assert log.returncode == 0, log.stderr
+    assert log.stdout == ""
+    assert "other" in log.stderr
+
+
 def test_history_and_log_errors_are_one_line(project: Path) -> None:
     none = run_cli(["history"], project)
     assert none.returncode == 2 and "no runs recorded yet" in none.stderr

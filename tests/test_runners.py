@@ -89,8 +89,14 @@ def _subreaper() -> None:
     become_subreaper()  # as the CLI does, so double-forked daemons are re-parented to us
 
 
-@pytest.fixture
-def commands() -> CommandRunner:
+@pytest.fixture(params=["posix_spawn", "popen"])
+def commands(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> CommandRunner:
+    """Each command test runs twice: in tuibuild's own folder (where commands are started with
+    posix_spawn) and in another one (subprocess.Popen)."""
+    if request.param == "posix_spawn":
+        monkeypatch.chdir(tmp_path)
     return CommandRunner(kill_grace=0.4, drain_timeout=0.5, sample_interval=0.05)
 
 
@@ -167,6 +173,30 @@ async def test_missing_working_directory(tmp_path: Path, commands: CommandRunner
     assert outcome.failure is not None
     assert outcome.failure.kind is FailureKind.START
     assert outcome.failure.message == f"working directory does not exist: {missing}"
+
+
+async def test_commands_in_our_own_folder_are_posix_spawned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spawned: list[str] = []
+    real = os.posix_spawnp
+
+    def counting(path: str, *args: Any, **kwargs: Any) -> int:
+        spawned.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "posix_spawnp", counting)
+    monkeypatch.chdir(tmp_path)
+    runner = CommandRunner()
+    sink = Sink()
+    # SIGPIPE is back to its default in the child: `yes` ends quietly when `head` is done.
+    outcome = await runner.run(make_job(tmp_path, shell_command="yes | head -n 2"), sink)
+    assert outcome.ok
+    assert (sink.stdout, sink.stderr) == (b"y\ny\n", b"")
+    assert spawned == ["/bin/sh"]
+    (tmp_path / "sub").mkdir()
+    assert (await runner.run(make_job(tmp_path, argv=("true",), cwd=tmp_path / "sub"), Sink())).ok
+    assert spawned == ["/bin/sh"]  # another working directory: started by Popen
 
 
 SPAWNER = """

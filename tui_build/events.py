@@ -290,6 +290,7 @@ class RunSummary:
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
     """Task names in the order they finished (the last finish counts)."""
+    _in_order: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def apply(self, event: Event) -> None:
         """Fold one event into the summary."""
@@ -320,8 +321,9 @@ class RunSummary:
             if event.log_path is not None:
                 record.log_path = event.log_path
             if event.state.finished:
-                if event.task in self.order:
+                if event.task in self._in_order:  # a re-run: only its last finish counts
                     self.order.remove(event.task)
+                self._in_order.add(event.task)
                 self.order.append(event.task)
         elif isinstance(event, ResourceSample):
             record = self.tasks.get(event.task)

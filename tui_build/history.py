@@ -9,13 +9,14 @@ in it must not hide what happened in the last run. The dashboard opens a past ru
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shlex
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from .graph import Graph
 from .spec import did_you_mean
@@ -163,13 +164,15 @@ def print_log(build_file: Path, task: str, ref: str | None, out: TextIO = sys.st
         store.close()
     record = records[0]
     assert record.log_path is not None
+    f: BinaryIO
     try:
         f = open(record.log_path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        if not Path(record.log_path).parent.is_dir():
+            raise StoreError(_gone(task, record.run)) from None
+        f = io.BytesIO()  # the task printed nothing, so it never created its log
     except OSError:
-        raise StoreError(
-            f"the log of {task} in run {record.run} is gone "
-            "(only the most recent runs keep their logs; see [build] keep_runs)"
-        ) from None
+        raise StoreError(_gone(task, record.run)) from None
     took = f", {format_duration(record.duration)}" if record.duration is not None else ""
     print(
         f"── {task} · run {record.run} · {record.state}{took} · {record.log_path}", file=sys.stderr
@@ -185,6 +188,13 @@ def print_log(build_file: Path, task: str, ref: str | None, out: TextIO = sys.st
     if buffer is not None:
         buffer.flush()
     return 0
+
+
+def _gone(task: str, run: str) -> str:
+    return (
+        f"the log of {task} in run {run} is gone "
+        "(only the most recent runs keep their logs; see [build] keep_runs)"
+    )
 
 
 def _no_log(store: Store, task: str, run_id: str | None) -> str:

@@ -29,6 +29,9 @@ def names(text: str) -> list[str]:
 
 
 def _parse(text: str) -> Iterator[tuple[str, str | None]]:
+    if "{" not in text and "}" not in text:  # most strings: nothing to parse
+        yield text, None
+        return
     try:
         parsed = list(_FORMATTER.parse(text))
     except ValueError as error:
@@ -47,6 +50,8 @@ def _parse(text: str) -> Iterator[tuple[str, str | None]]:
 
 def expand(text: str, values: Mapping[str, str]) -> str:
     """Substitute every placeholder of `text` (all must be in `values`)."""
+    if "{" not in text and "}" not in text:
+        return text
     out: list[str] = []
     for literal, name in _parse(text):
         out.append(literal)
@@ -125,6 +130,8 @@ def check_task(spec: TaskSpec) -> None:
     """Check every placeholder of a task. Raises :class:`PlaceholderError`."""
     foreach = ("input", "stem") if spec.foreach else ()
     for field, value in _fields(spec):
+        if not value:
+            continue
         runtime = () if field in _STATIC_FIELDS else RUNTIME
         known = (*foreach, "name", *runtime, *spec.matrix)
         for text in strings(value):

@@ -3,6 +3,11 @@
 The runner hands over raw bytes; this writes them unchanged to the task's log (the one complete
 record, which the console and the dashboard read back) and emits them decoded, with invalid
 UTF-8 replaced and multi-byte characters split across reads put back together per stream.
+
+The file is opened at the first byte, not when the task starts: most tasks of a big build print
+nothing, and for them no file is created at all (on a busy disk a create costs as much as running
+`true`). So `log_path` in the events may name a file that does not exist: every reader takes a
+missing log in an existing run folder as empty output.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from .events import Event, ResourceSample, Stream, TaskOutput
 
@@ -28,17 +34,23 @@ class TaskLog:
         self.path = path
         self._emit = emit
         self._clock = clock
-        self._file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in close()
+        self._file: BinaryIO | None = None
+        self._closed = False
         self._decoders = {
             stream: codecs.getincrementaldecoder("utf-8")("replace") for stream in Stream
         }
         self.pid: int | None = None
+        self.size = 0
+        """Bytes written to the log so far."""
 
     def started(self, pid: int | None) -> None:
         self.pid = pid
 
     def output(self, stream: Stream, data: bytes) -> None:
+        if self._file is None:
+            self._file = open(self.path, "wb", buffering=0)  # noqa: SIM115 - closed in close()
         self._file.write(data)
+        self.size += len(data)
         text = self._decoders[stream].decode(data)
         if text:
             self._emit(TaskOutput(self.task, stream, text, self._clock()))
@@ -47,9 +59,16 @@ class TaskLog:
         self._emit(ResourceSample(self.task, cpu_percent, rss_bytes, processes, self._clock()))
 
     def close(self) -> None:
-        """Flush what the decoders still hold (a character cut at the very end) and close."""
+        """Flush what the decoders still hold (a character cut at the very end) and close.
+
+        A second call does nothing.
+        """
+        if self._closed:
+            return
+        self._closed = True
         for stream, decoder in self._decoders.items():
             rest = decoder.decode(b"", final=True)
             if rest:
                 self._emit(TaskOutput(self.task, stream, rest, self._clock()))
-        self._file.close()
+        if self._file is not None:
+            self._file.close()

@@ -29,6 +29,8 @@ from .store import FingerprintRecord, Store
 
 SKIP_REASON = "up to date"
 _MAGIC = frozenset("*?[")
+_ALWAYS = "always"
+"""The status of a task that always runs (no inputs or outputs, `always = true`)."""
 
 
 @dataclass
@@ -132,6 +134,15 @@ class Checker:
 
     def succeeded(self, task: Task, job: Job) -> None:
         decision = self._starting.pop(task.name, None)
+        if always_runs(task) is not None:
+            # Nothing to remember; only a success recorded before the task became one that
+            # always runs must stop counting, should it stop being one.
+            old = self.known.get(task.name)
+            if old is not None and old.status == "ok":
+                self._mark(task.name, _ALWAYS)
+            elif self.store is not None:
+                self.store.journal_done(task.name)
+            return
         if decision is None:  # run without starting() (an engine with no session)
             decision = self.decide(task, job, False)
         outputs = [relative(p, self.root) for p in resolve_outputs(task, self.root)]
@@ -165,18 +176,18 @@ class Checker:
 
     def decide(self, task: Task, job: Job, deps_ran: bool | str) -> Decision:
         """Run or skip, and why. `deps_ran` may name the dependency that runs (for dry runs)."""
+        fixed = always_runs(task)
+        if fixed is not None:
+            # No fingerprint either: it would never be read (the task runs anyway).
+            return Decision(True, fixed, [], "")
         command = command_key(task, job, self.root, self.env_keys)
         inputs = self.observe_inputs(task)
         decision = Decision(True, "", inputs, command)
-        fixed = always_runs(task)
-        if fixed is not None:
-            decision.reason = fixed
-            return decision
         if self.force:
             decision.reason = "forced"
             return decision
         old = self.known.get(task.name)
-        if old is None:
+        if old is None or old.status == _ALWAYS:
             decision.reason = "never succeeded"
             return decision
         if old.status != "ok":

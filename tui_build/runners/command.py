@@ -1,10 +1,10 @@
 """Run a command (argv or `/bin/sh -c`) as a child in its own session, streaming both outputs.
 
-The child writes into two pipes that tuibuild creates itself (:class:`OutputPipes`); their read
-ends are asyncio read-pipe transports whose callbacks hand each raw chunk (up to 256 KiB) straight
-to the sink. No line splitting and no StreamReader buffering on the way: a 170 MB stream goes
-through at pipe speed and a multi-megabyte line is just several chunks. The Python worker pool
-reads its tasks' output the same way.
+The child writes into two pipes that tuibuild creates itself (:class:`OutputPipes`); the event
+loop watches their read ends, and each raw chunk read (up to 256 KiB) goes straight to the sink.
+No line splitting and no StreamReader buffering on the way: a 170 MB stream goes through at pipe
+speed and a multi-megabyte line is just several chunks. The Python worker pool reads its tasks'
+output the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import functools
 import os
 import signal
 from collections.abc import Sequence
@@ -20,23 +19,12 @@ from pathlib import Path
 
 from ..events import Failure, FailureKind, Stream
 from .base import Job, Outcome, OutputSink
-from .procs import kill_tree, new_token, sample_forever, shielded, with_token
+from .procs import Sampling, kill_tree, new_token, shielded, with_token
+from .spawn import Child, spawn
 
 _PIPE_SIZE = 1 << 20
-
-
-class _Reader(asyncio.Protocol):
-    def __init__(self, pipes: OutputPipes, stream: Stream, closed: asyncio.Future[None]) -> None:
-        self._pipes = pipes
-        self._stream = stream
-        self._closed = closed
-
-    def data_received(self, data: bytes) -> None:
-        self._pipes.forward(self._stream, data)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self._closed.done():
-            self._closed.set_result(None)
+_DEFAULT_PIPE_SIZE = 1 << 16
+_READ_SIZE = 256 * 1024
 
 
 class OutputPipes:
@@ -44,6 +32,8 @@ class OutputPipes:
 
     Give :attr:`writers` to the child, call :meth:`close_writers` once it has them, then
     :meth:`start`; :meth:`drain` waits for both pipes to reach EOF; :meth:`close` always.
+    The read ends are watched with ``loop.add_reader`` directly: a transport and protocol per
+    pipe cost more than the `true` a task often runs.
     """
 
     def __init__(self, sink: OutputSink) -> None:
@@ -58,14 +48,11 @@ class OutputPipes:
             os.close(out_w)
             raise
         self.writers = (out_w, err_w)
-        self._unopened = [(out_r, Stream.STDOUT), (err_r, Stream.STDERR)]
+        self._open: dict[int, Stream] = {out_r: Stream.STDOUT, err_r: Stream.STDERR}
         self._writers_open = True
-        self._transports: list[asyncio.BaseTransport] = []
-        self._closed: list[asyncio.Future[None]] = []
-        for fd in (out_r, err_r):
-            # A bigger pipe means fewer, larger reads and fewer stalls of a chatty child.
-            with contextlib.suppress(OSError, AttributeError):
-                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._eof: asyncio.Future[None] | None = None
+        self._grown: set[int] = set()
 
     def forward(self, stream: Stream, data: bytes) -> None:
         try:
@@ -82,31 +69,52 @@ class OutputPipes:
                 os.close(fd)
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._unopened:
-            fd, stream = self._unopened.pop(0)
-            closed: asyncio.Future[None] = loop.create_future()
-            self._closed.append(closed)
-            pipe = open(fd, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
-            transport, _ = await loop.connect_read_pipe(
-                functools.partial(_Reader, self, stream, closed), pipe
-            )
-            self._transports.append(transport)
+        loop = self._loop = asyncio.get_running_loop()
+        self._eof = loop.create_future()
+        for fd, stream in self._open.items():
+            os.set_blocking(fd, False)
+            loop.add_reader(fd, self._read, fd, stream)
+
+    def _read(self, fd: int, stream: Stream) -> None:
+        try:
+            data = os.read(fd, _READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close_reader(fd)
+            if not self._open and self._eof is not None and not self._eof.done():
+                self._eof.set_result(None)
+            return
+        if len(data) >= _DEFAULT_PIPE_SIZE and fd not in self._grown:
+            # The pipe was full: a chatty child. A bigger pipe means fewer, larger reads and
+            # fewer stalls; quiet tasks never pay for it.
+            self._grown.add(fd)
+            with contextlib.suppress(OSError, AttributeError):
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+        self.forward(stream, data)
+
+    def _close_reader(self, fd: int) -> None:
+        del self._open[fd]
+        if self._loop is not None:
+            self._loop.remove_reader(fd)
+        os.close(fd)
 
     async def drain(self, timeout: float) -> bool:
         """Wait until every writer has closed its end, at most `timeout` seconds."""
-        if not self._closed:
+        if self._eof is None or self._eof.done():
             return True
-        done, _ = await asyncio.wait(self._closed, timeout=timeout)
-        return len(done) == len(self._closed)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._eof), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     def close(self) -> None:
         self.close_writers()
-        for transport in self._transports:
-            transport.close()
-        for fd, _ in self._unopened:
-            os.close(fd)
-        self._unopened.clear()
+        for fd in list(self._open):
+            self._close_reader(fd)
 
 
 def start_failure(exc: OSError, program: str, cwd: Path) -> Failure:
@@ -184,14 +192,12 @@ class CommandRunner:
         pipes = OutputPipes(sink)
         try:
             try:
-                proc = await asyncio.create_subprocess_exec(
-                    *argv,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=pipes.writers[0],
-                    stderr=pipes.writers[1],
+                proc = await spawn(
+                    argv,
                     cwd=job.cwd,
                     env=with_token(job.env, token),
-                    start_new_session=True,
+                    stdout=pipes.writers[0],
+                    stderr=pipes.writers[1],
                 )
             except OSError as exc:
                 return Outcome(start_failure(exc, argv[0], job.cwd))
@@ -205,19 +211,17 @@ class CommandRunner:
 
     async def _follow(
         self,
-        proc: asyncio.subprocess.Process,
+        proc: Child,
         job: Job,
         sink: OutputSink,
         pipes: OutputPipes,
         token: str,
     ) -> Outcome:
-        sampling: asyncio.Task[None] | None = None
+        sampling: Sampling | None = None
         try:
             sink.started(proc.pid)
             await pipes.start()
-            sampling = asyncio.create_task(
-                sample_forever(proc.pid, sink.sample, self.sample_interval)
-            )
+            sampling = Sampling(proc.pid, sink.sample, self.sample_interval)
             try:
                 returncode = await asyncio.wait_for(proc.wait(), job.timeout)
             except asyncio.TimeoutError:
@@ -231,8 +235,8 @@ class CommandRunner:
             raise
         finally:
             if sampling is not None:
-                sampling.cancel()
+                sampling.stop()
 
-    async def _kill(self, proc: asyncio.subprocess.Process, token: str) -> None:
+    async def _kill(self, proc: Child, token: str) -> None:
         await kill_tree(proc.pid, proc.pid, self.kill_grace, token=token)
         await proc.wait()

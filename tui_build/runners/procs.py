@@ -196,49 +196,90 @@ async def shielded(work: Awaitable[T]) -> T:
 class TreeSampler:
     """CPU and memory of a process and all its descendants.
 
-    psutil's ``cpu_percent`` measures since its previous call on the same object, so the
-    :class:`psutil.Process` objects are kept from one sample to the next.
+    CPU is measured from each process's CPU time: since the previous sample for the processes
+    seen before, since the process started for new ones. So the first sample is meaningful
+    without a priming call, and a task that ends within its first interval costs no sampling.
     """
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self._known: dict[int, psutil.Process] = {}
+        self._known: dict[int, tuple[psutil.Process, float, float]] = {}
 
     def sample(self) -> tuple[float, int, int] | None:
         """(cpu_percent summed, rss_bytes summed, processes), or None when the process is gone."""
         try:
-            root = self._known.get(self.pid) or psutil.Process(self.pid)
+            known = self._known.get(self.pid)
+            root = known[0] if known is not None else psutil.Process(self.pid)
             procs = [root, *root.children(recursive=True)]
         except psutil.Error:
             return None
-        known: dict[int, psutil.Process] = {}
+        seen: dict[int, tuple[psutil.Process, float, float]] = {}
         cpu, rss = 0.0, 0
         for proc in procs:
             previous = self._known.get(proc.pid)
-            if previous is not None and previous == proc:
-                proc = previous
+            if previous is not None and previous[0] == proc:
+                proc = previous[0]
             try:
                 with proc.oneshot():
-                    cpu += proc.cpu_percent(None)
+                    times = proc.cpu_times()
+                    used = times.user + times.system
+                    now = time.time()
+                    since, before = (
+                        (previous[2], previous[1])
+                        if previous is not None and previous[0] is proc
+                        else (proc.create_time(), 0.0)
+                    )
                     rss += proc.memory_info().rss
             except psutil.Error:
                 continue
-            known[proc.pid] = proc
-        self._known = known
-        return (cpu, rss, len(known)) if known else None
+            if now > since:
+                cpu += max(0.0, used - before) / (now - since) * 100.0
+            seen[proc.pid] = (proc, used, now)
+        self._known = seen
+        return (cpu, rss, len(seen)) if seen else None
+
+
+class Sampling:
+    """Samples a process tree every `interval` seconds, the first time after one interval.
+
+    Until then it is one timer on the loop: a task that ends sooner costs no thread, no psutil
+    call and no asyncio task. :meth:`stop` when the process has ended.
+    """
+
+    def __init__(
+        self, pid: int, report: Callable[[float, int, int], None], interval: float = 1.0
+    ) -> None:
+        self._sampler = TreeSampler(pid)
+        self._report = report
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(interval, self._begin)
+
+    def _begin(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            values = await asyncio.to_thread(self._sampler.sample)
+            if values is not None:
+                try:
+                    self._report(*values)
+                except Exception:
+                    return  # the sink is broken; the task itself must not fail over a sample
+            await asyncio.sleep(self._interval)
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
 
 async def sample_forever(
     pid: int, report: Callable[[float, int, int], None], interval: float = 1.0
 ) -> None:
-    """Report the tree's resources every `interval` seconds until cancelled."""
-    sampler = TreeSampler(pid)
-    await asyncio.to_thread(sampler.sample)  # primes cpu_percent
-    while True:
-        await asyncio.sleep(interval)
-        values = await asyncio.to_thread(sampler.sample)
-        if values is not None:
-            try:
-                report(*values)
-            except Exception:
-                return  # the sink is broken; the task itself must not fail over a sample
+    """:class:`Sampling` as a coroutine, until cancelled."""
+    sampling = Sampling(pid, report, interval)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        sampling.stop()

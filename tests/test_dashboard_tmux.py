@@ -67,7 +67,8 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
         pytest.skip("tuibuild is not installed in this environment (pip install -e .)")
     (tmp_path / "build.toml").write_text(BUILD.format(python=sys.executable))
     name = f"tuibuild-{uuid.uuid4().hex[:8]}"
-    command = f"cd {tmp_path} && {TUIBUILD}; echo EXIT=$?; sleep 60"
+    # After the app: the run is in the history (the store session was closed as headless does).
+    command = f"cd {tmp_path} && {TUIBUILD}; echo EXIT=$?; {TUIBUILD} history; sleep 60"
     subprocess.run(
         ["tmux", "new-session", "-d", "-x", "120", "-y", "40", "-s", name, command],
         check=True,
@@ -98,10 +99,13 @@ def test_fix_rerun_and_quit(tmux: Tmux, tmp_path: Path) -> None:
     assert "✓ after" in screen and "✓ check" in screen
 
     tmux.keys("q")
-    screen = tmux.wait_for(lambda s: "EXIT=" in s, "the shell after the app closed")
+    screen = tmux.wait_for(lambda s: "COMMAND" in s, "the history after the app closed")
     assert "═══ tuibuild: succeeded" in screen
     assert "2 tasks: 2 succeeded" in screen
     assert "EXIT=0" in screen
+    # One run, recorded as the user left it: succeeded after the re-run.
+    history = screen.split("COMMAND", 1)[1]
+    assert "succeeded  2 succeeded  tuibuild" in history, history
 
 
 @pytest.mark.parametrize("how", ["q", "SIGTERM"])
@@ -114,7 +118,7 @@ def test_leaving_while_running_kills_the_work(tmp_path: Path, how: str) -> None:
     build = f'[tasks.slow]\ncmd = ["{sys.executable}", "-c", "{script}"]\n'
     (tmp_path / "build.toml").write_text(build)
     name = f"tuibuild-{uuid.uuid4().hex[:8]}"
-    command = f"cd {tmp_path} && {TUIBUILD}; echo EXIT=$?; sleep 60"
+    command = f"cd {tmp_path} && {TUIBUILD}; echo EXIT=$?; {TUIBUILD} history; sleep 60"
     subprocess.run(
         ["tmux", "new-session", "-d", "-x", "100", "-y", "30", "-s", name, command],
         check=True,
@@ -143,9 +147,11 @@ def test_leaving_while_running_kills_the_work(tmp_path: Path, how: str) -> None:
             assert pids, "the tuibuild process was not found"
             subprocess.run(["kill", "-TERM", *pids], check=True)
             expected_status = "EXIT=130"  # interrupted
-        screen = session.wait_for(lambda s: "EXIT=" in s, "the shell after the app closed")
+        screen = session.wait_for(lambda s: "COMMAND" in s, "the history after the app closed")
         assert "cancelled: slow" in screen
         assert expected_status in screen
+        outcome = "cancelled" if how == "q" else "interrupted"
+        assert f"{outcome}  1 cancelled" in screen.split("COMMAND", 1)[1]
         deadline = time.monotonic() + 10
         while task_processes() and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -251,7 +251,7 @@ def _last_run_states(graph: Graph) -> dict[str, TaskState]:
 
 
 def detect_ci(environ: Mapping[str, str]) -> str:
-    """"github" or "gitlab" when running there (as their runners announce), else "none"."""
+    """ "github" or "gitlab" when running there (as their runners announce), else "none"."""
     if environ.get("GITHUB_ACTIONS") == "true":
         return "github"
     if environ.get("GITLAB_CI") == "true":
@@ -303,12 +303,11 @@ def _build(args: argparse.Namespace) -> int:
     jobs = args.jobs or graph.spec.jobs or os.cpu_count() or 1
     interactive = not args.no_tui and sys.stdout.isatty() and sys.stdin.isatty()
     if interactive:
-        try:
-            from .ui.app import run_dashboard
-        except ImportError:
-            pass
-        else:
-            return run_dashboard(graph, args, jobs)
+        # The launcher starts the build, then imports Textual (and closes the store session).
+        from .ui import launch
+
+        if launch.available():
+            return launch.run_dashboard(graph, args, jobs)
     return asyncio.run(_run_headless(graph, args, jobs))
 
 
@@ -378,7 +377,7 @@ def make_engine(graph, args: argparse.Namespace, jobs: int):  # type: ignore[no-
 
 def close_session(engine) -> None:  # type: ignore[no-untyped-def]
     """Commit what is left and release the build lock (idempotent)."""
-    session = getattr(engine, "store_session", None)
+    session = engine.store_session
     if session is not None:
         session.close()
 

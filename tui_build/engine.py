@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .events import (
     BuildFinished,
@@ -45,6 +45,9 @@ from .graph import Graph, Task, resolve_job, resolve_outputs
 from .logs import log_file_name, new_run_id
 from .runners.base import Job, Outcome, Runner
 from .tasklog import TaskLog
+
+if TYPE_CHECKING:
+    from .session import BuildSession
 
 Subscriber = Callable[[Event], None]
 
@@ -89,6 +92,8 @@ class Engine:
         self.log_dir = (log_root or root / ".tuibuild" / "logs") / self.run_id
         self.checker = checker
         self.heartbeat_interval = heartbeat_interval
+        self.store_session: BuildSession | None = None
+        """The store session a frontend opened for this run (`cli.make_engine`); unused here."""
         self._clock = clock
         base = dict(os.environ if env is None else env)
         base.update(graph.spec.env)
@@ -408,6 +413,7 @@ class Engine:
                     # pane and `tuibuild log` all show it where it happened.
                     text = outcome.failure.traceback.rstrip("\n") + "\n"
                     sink.output(Stream.STDERR, text.encode("utf-8", "replace"))
+            sink.close()  # here, not only below: a log that cannot be written fails the task
         except asyncio.CancelledError:
             cancelled = True
         except OSError as exc:  # the log cannot be written: disk full, folder removed, ...

@@ -1,16 +1,13 @@
 """The dashboard: one more frontend on the engine, as a Textual app.
 
-:func:`run_dashboard` starts the build first (the engine runs in a thread of its own, see
-:mod:`.bridge`), then the UI; when the app closes it stops the engine (killing whatever still
-runs) and prints the console summary to the real terminal, so nothing is lost with the screen.
-:func:`make_app` builds the app the same way for the CLI, the tests and the screenshot script.
+The CLI starts the build first and imports this module only then (:mod:`.launch`); when the app
+closes, the launcher stops the engine, records the run and prints the console summary to the
+real terminal, so nothing is lost with the screen. :func:`make_app` builds the app the same way
+for the CLI, the tests and the screenshot script.
 """
 
 from __future__ import annotations
 
-import argparse
-import signal
-import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -109,7 +106,7 @@ class TuiBuildApp(App[None]):
     # -- layout -----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield BuildHeader(id="header")
+        yield BuildHeader(durations=self.bridge.durations, id="header")
         with Horizontal(id="main"):
             yield TaskSidebar(id="tasks")
             yield OutputArea(self.store, id="outputs")
@@ -167,7 +164,15 @@ class TuiBuildApp(App[None]):
         for task, log_path in batch.attempts:
             store.start_attempt(task, log_path)
         for task, chunks in batch.output.items():
-            store.feed(task, "".join(chunks))
+            text: list[str] = []
+            for chunk in chunks:
+                if isinstance(chunk, int):  # lines dropped on the way: the log has them
+                    store.feed(task, "".join(text))
+                    store.skip(task, chunk)
+                    text = []
+                else:
+                    text.append(chunk)
+            store.feed(task, "".join(text))
         if batch.started and not self._has_tasks and self.summary.tasks:
             self._has_tasks = True
             self.panel.set_summary(self.summary)
@@ -186,7 +191,10 @@ class TuiBuildApp(App[None]):
         self._main.query_one(BuildHeader).update_build(self.summary, now)
         self.outputs.refresh_panes()
 
-    def on_build_updated(self, message: BuildUpdated) -> None:
+    async def on_build_updated(self, message: BuildUpdated) -> None:
+        refresh_failures = getattr(self.screen, "refresh_failures", None)
+        if refresh_failures is not None:  # the failures view, open: it follows the build
+            await refresh_failures(message.batch.changed)
         if not message.batch.finished or self.bridge.running:
             return
         if self.exit_on_finish:
@@ -322,7 +330,7 @@ class TuiBuildApp(App[None]):
     def action_failures(self) -> None:
         from .screens.failures import FailuresScreen
 
-        self.push_screen(FailuresScreen(self.summary.failures))
+        self.push_screen(FailuresScreen(self.summary))
 
     def on_failures_screen_open(self, message: object) -> None:
         task: str = getattr(message, "task")  # noqa: B009 - the screen's message, imported lazily
@@ -400,35 +408,3 @@ def make_app(
         system_stats=system_stats,
         start=start,
     )
-
-
-def run_dashboard(graph: Graph, args: argparse.Namespace, jobs: int) -> int:
-    """Run the build under the dashboard; print the summary after it closes; the exit code."""
-    from ..cli import exit_code, make_engine
-    from ..report.console import ConsoleReporter, use_color
-
-    engine = make_engine(graph, args, jobs)
-    bridge = Bridge(engine, threaded=True)
-    bridge.start()  # the build starts while the UI is still coming up
-    app = make_app(graph, bridge, exit_on_finish=bool(getattr(args, "exit_on_finish", False)))
-
-    def close(signum: int, frame: object) -> None:
-        bridge.call(engine.interrupt)  # the build ends "interrupted": exit status 130
-        app.exit()  # then, below, the engine stops and kills what runs: no orphans
-
-    previous = {sig: signal.signal(sig, close) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        app.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        bridge.stop()
-        if bridge.alive:  # the engine did not stop in time: never leave processes behind
-            from ..runners.procs import kill_all_descendants
-
-            kill_all_descendants()
-    summary = bridge.final_summary()
-    ConsoleReporter(sys.stdout, color=use_color(sys.stdout)).summary(summary)
-    if bridge.error is not None:
-        print(f"tuibuild: internal error: {bridge.error!r}", file=sys.stderr)
-    return exit_code(summary.outcome or "failed")

@@ -1,10 +1,16 @@
 """The one adapter between the engine and the dashboard.
 
 The engine runs on an asyncio loop of its own, in a background thread, so the UI loop stays
-responsive however fast tasks print. The engine's events land in a thread-safe deque; the app
-drains it on a timer (every ~80 ms) and folds each batch at once (:meth:`Bridge.drain` and
-:class:`Batch`), so widgets are refreshed once per tick, never once per line or per event.
-Commands go the other way with ``loop.call_soon_threadsafe``.
+responsive however fast tasks print. The engine's events land in a queue; the app drains it on
+a timer (every ~80 ms) and folds each batch at once (:meth:`Bridge.drain` and :class:`Batch`),
+so widgets are refreshed once per tick, never once per line or per event. Commands go the other
+way with ``loop.call_soon_threadsafe``.
+
+Output waiting in the queue is bounded: a task's consecutive chunks collapse into one
+:class:`_OutputRun` (as toolong's messages do), and a run grown past :data:`OUTPUT_CAP`
+characters keeps only its last :data:`~.line_store.TAIL_LINES` lines and counts the others (the
+log file has them all). While Textual starts, or on a slow terminal, a firehose would otherwise
+pile up hundreds of megabytes before the UI could look at them.
 
 For tests the engine may also run on the app's own loop (``threaded=False``): the same queue,
 the same batching, but a test can open a fake runner's gates directly.
@@ -29,10 +35,42 @@ from ..events import (
     Command,
     Event,
     RunSummary,
+    Stream,
     TaskOutput,
     TaskState,
     TaskStateChanged,
 )
+from .line_store import TAIL_LINES, last_lines_start
+
+OUTPUT_CAP = 4_000_000
+"""Characters of one task's output the queue holds before it drops all but the tail."""
+
+
+class _OutputRun:
+    """One task's output that arrived in a row, waiting for the UI: parts, and lines dropped."""
+
+    __slots__ = ("chars", "parts", "skipped", "task", "time")
+
+    def __init__(self, task: str) -> None:
+        self.task = task
+        self.parts: list[str] = []
+        self.chars = 0
+        self.time = 0.0
+        self.skipped = 0
+        """Complete lines dropped before `parts` (only the log file has them)."""
+
+    def add(self, text: str, at: float) -> None:
+        self.parts.append(text)
+        self.chars += len(text)
+        self.time = at
+        if self.chars > OUTPUT_CAP:
+            joined = "".join(self.parts)
+            newlines = joined.count("\n")
+            if newlines > TAIL_LINES:
+                joined = joined[last_lines_start(joined, TAIL_LINES) :]
+                self.skipped += newlines - TAIL_LINES + 1
+            self.parts = [joined]
+            self.chars = len(joined)
 
 
 @dataclass
@@ -41,8 +79,9 @@ class Batch:
 
     changed: set[str] = field(default_factory=set)
     """Tasks whose state, duration or resources changed."""
-    output: dict[str, list[str]] = field(default_factory=dict)
-    """New output per task, in order (joined once per task before feeding the store)."""
+    output: dict[str, list[str | int]] = field(default_factory=dict)
+    """New output per task, in order (joined once per task before feeding the store); an int
+    is a number of lines dropped on the way (:meth:`.line_store.OutputStore.skip`)."""
     attempts: list[tuple[str, str | None]] = field(default_factory=list)
     """(task, log path) of every task that started running, in order."""
     started: bool = False
@@ -53,6 +92,19 @@ class Batch:
 
     def __bool__(self) -> bool:
         return self.events > 0
+
+
+def recorded_durations(engine: Engine) -> dict[str, float]:
+    """The store's durations of the engine's tasks; {} without a store session (tests)."""
+    session = engine.store_session
+    if session is None:
+        return {}
+    try:
+        known: dict[str, float] = session.store.durations()
+    except Exception:  # a broken store costs the ETA, never the dashboard
+        return {}
+    tasks = engine.graph.tasks
+    return {name: seconds for name, seconds in known.items() if name in tasks}
 
 
 class Bridge:
@@ -69,14 +121,18 @@ class Bridge:
         self.threaded = threaded
         self.summary = RunSummary()
         """The UI's own fold of the events it has drained (never the engine's object)."""
-        self._queue: deque[Event] = deque()
+        self._queue: deque[Event | _OutputRun] = deque()
+        self._lock = threading.Lock()
+        self._runs: dict[str, _OutputRun] = {}  # the runs in the queue still taking output
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
         self._run_task: asyncio.Task[Any] | None = None
         self._ready = threading.Event()
         self.error: BaseException | None = None
-        engine.subscribe(self._queue.append)
+        self.durations = recorded_durations(engine)
+        """Seconds each task took the last time it succeeded (the store's), for the ETA."""
+        engine.subscribe(self._on_event)
 
     # -- life --------------------------------------------------------------------------------
 
@@ -154,22 +210,42 @@ class Bridge:
 
     def inject(self, event: Event) -> None:
         """Queue an event as if the engine had sent it (synthetic states for tests and demos)."""
-        self._queue.append(event)
+        self._on_event(event)
+
+    def _on_event(self, event: Event) -> None:
+        """The engine's subscriber (on the engine's thread): queue, collapsing output."""
+        with self._lock:
+            if isinstance(event, TaskOutput):
+                run = self._runs.get(event.task)
+                if run is None:
+                    run = self._runs[event.task] = _OutputRun(event.task)
+                    self._queue.append(run)
+                run.add(event.text, event.time)
+                return
+            if isinstance(event, TaskStateChanged):
+                self._runs.pop(event.task, None)  # later output comes after this change
+            self._queue.append(event)
 
     # -- events ------------------------------------------------------------------------------
 
-    def drain(self, limit: int = 100_000) -> Batch:
+    def drain(self) -> Batch:
         """Fold every queued event into :attr:`summary` and return what changed."""
+        with self._lock:
+            queue, self._queue = self._queue, deque()
+            self._runs.clear()
         batch = Batch()
-        queue = self._queue
         apply = self.summary.apply
-        while queue and batch.events < limit:
-            event = queue.popleft()
+        for event in queue:
             batch.events += 1
+            if isinstance(event, _OutputRun):
+                apply(TaskOutput(event.task, Stream.STDOUT, "", event.time))
+                chunks = batch.output.setdefault(event.task, [])
+                if event.skipped:
+                    chunks.append(event.skipped)
+                chunks.extend(event.parts)
+                continue
             apply(event)
-            if isinstance(event, TaskOutput):
-                batch.output.setdefault(event.task, []).append(event.text)
-            elif isinstance(event, TaskStateChanged):
+            if isinstance(event, TaskStateChanged):
                 batch.changed.add(event.task)
                 if event.state is TaskState.RUNNING:
                     batch.attempts.append((event.task, event.log_path))

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from ..logs import collapse_carriage_returns
 from .ansi import find_lines
 
+TAIL_LINES = 20_000
+"""Lines of a task's output kept in memory; earlier ones are read back from its log."""
 LINE_LIMIT = 10_000
 """Characters kept of one line; the rest is counted (shown as "… (N more characters)")."""
 INDEX_STEP = 1000
@@ -170,6 +172,14 @@ class LogIndex:
             return
 
 
+def last_lines_start(text: str, lines: int) -> int:
+    """Where the text after the `lines`-th newline from the end starts (`text` has more)."""
+    cut = len(text)
+    for _ in range(lines):
+        cut = text.rfind("\n", 0, cut)
+    return cut + 1
+
+
 def _clip(line: str, extra: int) -> tuple[str, int]:
     """A line collapsed like a terminal shows it, capped at LINE_LIMIT characters."""
     if "\r" in line:
@@ -193,7 +203,7 @@ class TaskLines:
         self,
         task: str,
         log_path: str | None = None,
-        tail_limit: int = 20_000,
+        tail_limit: int = TAIL_LINES,
         *,
         char_limit: int = 32_000_000,
     ) -> None:
@@ -241,6 +251,17 @@ class TaskLines:
         if "\n" not in text:
             self._extend_open(text)
             return
+        newlines = text.count("\n")
+        if newlines > self.tail_limit:
+            # A burst longer than the tail: its first lines would be dropped as soon as they
+            # were split, so only count them (the log file has them). Splitting 20 million lines
+            # into strings took seconds and a gigabyte.
+            cut = last_lines_start(text, self.tail_limit)
+            self.skip(newlines - self.tail_limit + 1)
+            text = text[cut:]
+            if "\n" not in text:
+                self._extend_open(text)
+                return
         parts = text.split("\n")
         self._extend_open(parts[0])
         done = collapse_carriage_returns(self._open)
@@ -263,6 +284,17 @@ class TaskLines:
             self._chars > self.char_limit
         ):
             self._trim()
+
+    def skip(self, lines: int) -> None:
+        """`lines` newlines arrived whose text only the log file has (a burst, cut short)."""
+        if lines <= 0:
+            return
+        self.version += 1
+        self._first += len(self._lines) + lines
+        self._lines = []
+        self._chars = 0
+        self._clipped = {}
+        self._open, self._open_extra = "", 0
 
     def _extend_open(self, text: str) -> None:
         if not text:
@@ -339,7 +371,7 @@ class TaskLines:
 class OutputStore:
     """All tasks' output, keyed by task name; the app feeds it from TaskOutput events."""
 
-    def __init__(self, tail_limit: int = 20_000) -> None:
+    def __init__(self, tail_limit: int = TAIL_LINES) -> None:
         self.tail_limit = tail_limit
         self.version = 0
         """Bumps on every change to any task's output."""
@@ -353,6 +385,14 @@ class OutputStore:
         if lines is None:
             lines = self._tasks[task] = TaskLines(task, None, self.tail_limit)
         lines.feed(text)
+        self.version += 1
+
+    def skip(self, task: str, lines: int) -> None:
+        """`lines` of `task`'s output were dropped on the way (see :meth:`TaskLines.skip`)."""
+        record = self._tasks.get(task)
+        if record is None:
+            record = self._tasks[task] = TaskLines(task, None, self.tail_limit)
+        record.skip(lines)
         self.version += 1
 
     def start_attempt(self, task: str, log_path: str | None) -> None:

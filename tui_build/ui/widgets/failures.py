@@ -120,12 +120,30 @@ class FailureCard(Static, can_focus=True):
         height: auto;
     }
     FailureCard:focus { border: round $error; background: $error 8%; }
+    FailureCard.-rerunning { border: round $warning 50%; color: $text-muted; }
+    FailureCard.-rerunning:focus { border: round $warning; background: $warning 8%; }
     """
 
     def __init__(self, record: TaskRecord, *, width: int = 100) -> None:
         self.record = record
+        self.rerunning = False
+        """The task runs again: the card waits to see how that ends."""
         super().__init__(self.build(record, width))
         self.border_title = f"✗ {record.info.name}"
+
+    def show_rerunning(self) -> None:
+        """The task was re-run: say so, keep the old explanation until it ends."""
+        if not self.rerunning:
+            self.rerunning = True
+            self.add_class("-rerunning")
+            self.border_title = f"↻ {self.task_name} — re-running…"
+
+    def show_failure(self, width: int) -> None:
+        """The task failed (again): explain this attempt."""
+        self.rerunning = False
+        self.remove_class("-rerunning")
+        self.border_title = f"✗ {self.task_name}"
+        self.update(self.build(self.record, width))
 
     @property
     def task_name(self) -> str:

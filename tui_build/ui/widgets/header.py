@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.widget import Widget
 
 from ...events import RunSummary, TaskState
 from ...symbols import COLOR, SYMBOL, format_bytes, format_duration
+from ..eta import eta
+
+ETA_EVERY = 0.5
+"""Seconds between two ETA computations (it walks every unfinished task)."""
 
 
 def progress_bar(done: int, total: int, width: int = 20) -> Text:
@@ -16,27 +22,6 @@ def progress_bar(done: int, total: int, width: int = 20) -> Text:
     bar = Text("━" * filled, style="green")
     bar.append("─" * (width - filled), style="bright_black")
     return bar
-
-
-def eta(summary: RunSummary, now: float) -> float | None:
-    """A rough estimate: what is left at the average pace so far, spread over the jobs."""
-    ran = [
-        r.duration for r in summary.tasks.values() if r.duration and r.state is TaskState.SUCCEEDED
-    ]
-    left = [r for r in summary.tasks.values() if not r.state.finished and r.info.kind != "none"]
-    if len(ran) < 3 or not left:
-        return None  # too little known to guess
-    average = sum(ran) / len(ran)
-    remaining = 0.0
-    for record in left:
-        if record.state is TaskState.RUNNING and record.started is not None:
-            spent = now - record.started
-            if spent > 2 * average:
-                return None  # running far past the average: any number would be a lie
-            remaining += max(0.0, average - spent)
-        else:
-            remaining += average
-    return remaining / max(1, min(summary.jobs or 1, len(left)))
 
 
 def outcome_text(summary: RunSummary) -> Text:
@@ -69,8 +54,13 @@ class BuildHeader(Widget):
     }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(
+        self, *, durations: Mapping[str, float] | None = None, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
+        self.durations: Mapping[str, float] = durations or {}
+        """Recorded seconds per task, from the store (for the ETA)."""
+        self._eta: tuple[float, float | None] | None = None
         self.summary = RunSummary()
         self.now = 0.0
         self.cpu: float | None = None
@@ -101,6 +91,16 @@ class BuildHeader(Widget):
             text.append(f": {names}{more}", style="")
         return text
 
+    def estimate(self) -> float | None:
+        """The ETA, recomputed at most every :data:`ETA_EVERY` seconds and counted down between."""
+        cached = self._eta
+        if cached is not None and 0 <= self.now - cached[0] < ETA_EVERY:
+            at, value = cached
+            return None if value is None else max(0.0, value - (self.now - at))
+        value = eta(self.summary, self.now, self.durations)
+        self._eta = (self.now, value)
+        return value
+
     def render(self) -> RenderableType:
         summary = self.summary
         total = len(summary.tasks)
@@ -116,7 +116,7 @@ class BuildHeader(Widget):
         end = summary.finished if summary.finished is not None and summary.outcome else self.now
         if summary.started is not None:
             line.append(f"  time {format_duration(max(0.0, end - summary.started))}")
-            estimate = eta(summary, self.now) if summary.outcome is None else None
+            estimate = self.estimate() if summary.outcome is None else None
             if estimate is not None:
                 line.append(f" ETA ~{format_duration(estimate)}", style="dim")
         if self.cpu is not None and self.memory is not None:

@@ -1,0 +1,86 @@
+"""Starting and closing the dashboard, without importing Textual until the build runs.
+
+Importing Textual takes about a quarter of a second, so :func:`run_dashboard` builds the engine
+and starts it on its own thread (:mod:`.bridge`) first, and only then imports the app: the first
+tasks run while the UI is still coming up. When the app closes, :func:`finish` stops the engine
+(killing whatever still runs), records the run and releases the build lock exactly as headless
+mode does (`cli.close_session`), then the terminal gets the console summary.
+
+Nothing here imports Textual at module level (the engine-only test checks `sys.modules`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import signal
+import sys
+from typing import TYPE_CHECKING
+
+from .bridge import Bridge
+
+if TYPE_CHECKING:
+    from ..events import RunSummary
+    from ..graph import Graph
+
+
+def available() -> bool:
+    """True when Textual can be imported (without importing it)."""
+    return importlib.util.find_spec("textual") is not None
+
+
+def start(graph: Graph, args: argparse.Namespace, jobs: int) -> Bridge:
+    """The engine every frontend runs (store session included), already running on its thread."""
+    from ..cli import make_engine
+
+    bridge = Bridge(make_engine(graph, args, jobs), threaded=True)
+    bridge.start()
+    return bridge
+
+
+def finish(bridge: Bridge) -> RunSummary:
+    """Stop the engine, kill any leftovers, close the store session; the build's summary.
+
+    Idempotent, and safe whatever state the app left the build in: tasks still running are
+    cancelled first, so the run is recorded with the outcome the user saw ("cancelled" after
+    `q`, "interrupted" after a signal).
+    """
+    from ..cli import close_session
+
+    bridge.stop()
+    if bridge.alive:  # the engine did not stop in time: never leave processes behind
+        from ..runners.procs import kill_all_descendants
+
+        kill_all_descendants()
+    close_session(bridge.engine)
+    return bridge.final_summary()
+
+
+def run_dashboard(graph: Graph, args: argparse.Namespace, jobs: int) -> int:
+    """Run the build under the dashboard; print the summary after it closes; the exit code."""
+    from ..cli import exit_code
+
+    bridge = start(graph, args, jobs)  # the build starts before Textual is even imported
+    try:
+        from .app import make_app
+
+        app = make_app(graph, bridge, exit_on_finish=bool(getattr(args, "exit_on_finish", False)))
+
+        def close(signum: int, frame: object) -> None:
+            bridge.call(bridge.engine.interrupt)  # the build ends "interrupted": exit status 130
+            app.exit()  # then, below, the engine stops and kills what runs: no orphans
+
+        previous = {sig: signal.signal(sig, close) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        try:
+            app.run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    finally:
+        summary = finish(bridge)
+    from ..report.console import ConsoleReporter, use_color
+
+    ConsoleReporter(sys.stdout, color=use_color(sys.stdout)).summary(summary)
+    if bridge.error is not None:
+        print(f"tuibuild: internal error: {bridge.error!r}", file=sys.stderr)
+    return exit_code(summary.outcome or "failed")

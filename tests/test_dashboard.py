@@ -449,6 +449,11 @@ async def test_search_in_the_output_pane_reports_matches(tmp_path: Path) -> None
         await pilot.press("slash", *"done", "enter")
         await wait(pilot, lambda: "1 of 1" in str(app.output.border_subtitle))
         assert "/done" in str(app.output.border_subtitle)
+        await pilot.press("escape")  # the first escape ends the search, the pane keeps focus
+        assert app.output.search_query == "" and not str(app.output.border_subtitle)
+        assert app.focused is app.output
+        await pilot.press("escape")  # the second goes back to the tasks
+        assert app.focused is not app.output
 
 
 async def test_group_rows_show_grouped_output(tmp_path: Path) -> None:

@@ -88,6 +88,11 @@ class SearchMixin(_PaneBase):
 
     def on_key(self, event: events.Key) -> None:
         if self._prompt is None:
+            if event.key == "escape" and self.search_query:
+                # As vim's :noh: the first escape ends the search, the next leaves the pane.
+                event.stop()
+                event.prevent_default()
+                self.search("")
             return
         event.stop()
         event.prevent_default()

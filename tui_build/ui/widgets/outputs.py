@@ -95,8 +95,7 @@ class OutputArea(Horizontal):
 
     def on_output_pane_search_updated(self, message: OutputPane.SearchUpdated) -> None:
         pane = message.pane
-        # The field was renamed while the pane was being written: accept either name.
-        query = str(getattr(message, "query", "") or getattr(message, "search_query", ""))
+        query = message.query
         if not query:
             pane.border_subtitle = ""
         elif message.total == 0:

@@ -171,6 +171,43 @@ async def test_cancel_a_subtree_kills_running_and_blocks_downstream(
     assert engine.state["side"] is S.SUCCEEDED
 
 
+async def test_a_cancel_before_the_task_first_runs_is_honoured(
+    tmp_path: Path, fake_runner: FakeRunner
+) -> None:
+    """Cancelled the moment it is announced running (before its coroutine's first step): the
+    runner never starts it, it ends cancelled, and the build still finishes."""
+    engine, rec = make_engine(make_graph(tmp_path, CHAIN), fake_runner, tmp_path, jobs=1)
+
+    def cancel_at_start(event: object) -> None:
+        if isinstance(event, TaskStateChanged) and event.state is S.RUNNING:
+            engine.cancel(event.task)
+            engine.cancel(event.task)  # twice: still one transition
+
+    engine.subscribe(cancel_at_start)
+    assert await engine.run() == "failed"
+    assert fake_runner.started == []
+    assert rec.transitions("a") == [S.READY, S.RUNNING, S.CANCELLED]
+    assert engine.state["c"] is S.BLOCKED
+    assert not engine._running
+
+
+async def test_a_cancel_while_the_runner_works_reaches_it_once(
+    tmp_path: Path, fake_runner: FakeRunner
+) -> None:
+    engine, rec = make_engine(make_graph(tmp_path, CHAIN), fake_runner, tmp_path, jobs=1)
+    fake_runner.gate("a")
+    engine._start_loop()
+    await until(lambda: "a" in fake_runner.running)
+    engine.cancel("a")
+    engine.cancel("a")
+    assert await engine.wait_finished() == "failed"
+    assert fake_runner.cancelled == ["a"]
+    assert rec.transitions("a") == [S.READY, S.RUNNING, S.CANCELLED]
+    engine.rerun("a")
+    fake_runner.release("a")
+    assert await engine.wait_finished() == "succeeded"
+
+
 async def test_rerun_after_failure_continues_downstream(
     tmp_path: Path, fake_runner: FakeRunner
 ) -> None:

@@ -107,7 +107,9 @@ class Engine:
         self._unmet: dict[str, int] = {}
         self._ready: list[tuple[float, int, str]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._work: dict[str, asyncio.Task[Outcome]] = {}  # the runner's part, what cancel stops
+        # Tasks whose runner is at work: cancelling their asyncio task stops the runner, and
+        # _execute, which catches the cancel, records it.
+        self._in_runner: set[str] = set()
         self._forced: set[str] = set()  # re-run on request: skip the up-to-date check once
         self._started_at: dict[str, float] = {}
         self._cancel_reason: dict[str, str] = {}
@@ -405,9 +407,11 @@ class Engine:
         try:
             sink = TaskLog(name, log_path, self._emit, self._clock)
             if not cancelled:
-                work = asyncio.get_running_loop().create_task(self.runner.run(job, sink))
-                self._work[name] = work
-                outcome = await work
+                self._in_runner.add(name)
+                try:
+                    outcome = await self.runner.run(job, sink)
+                finally:
+                    self._in_runner.discard(name)
                 if outcome.failure is not None and outcome.failure.traceback:
                     # The traceback belongs to the task's output: the log, the dashboard's
                     # pane and `tuibuild log` all show it where it happened.
@@ -426,7 +430,6 @@ class Engine:
             if sink is not None:
                 with contextlib.suppress(OSError):  # reported above, or the outcome stands
                     sink.close()
-            self._work.pop(name, None)
             self._running.pop(name, None)
             if task.pool is not None:
                 self._pool_use[task.pool] -= 1
@@ -499,9 +502,8 @@ class Engine:
             state = self.state[name]
             if state is TaskState.RUNNING:
                 self._cancel_reason.setdefault(name, reason)
-                work = self._work.get(name)
-                if work is not None:
-                    work.cancel()
+                if name in self._in_runner:
+                    self._running[name].cancel()
             elif state in (TaskState.PENDING, TaskState.READY):
                 self._set(name, TaskState.CANCELLED, reason=reason)
                 cancelled.append(name)

@@ -19,6 +19,8 @@ from typing import BinaryIO
 
 from .events import Event, ResourceSample, Stream, TaskOutput
 
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
 
 class TaskLog:
     """The :class:`~tui_build.runners.base.OutputSink` the engine gives a runner for one task."""
@@ -36,9 +38,8 @@ class TaskLog:
         self._clock = clock
         self._file: BinaryIO | None = None
         self._closed = False
-        self._decoders = {
-            stream: codecs.getincrementaldecoder("utf-8")("replace") for stream in Stream
-        }
+        # Made at a stream's first byte, as the file: most tasks never need one.
+        self._decoders: dict[Stream, codecs.IncrementalDecoder] = {}
         self.pid: int | None = None
         self.size = 0
         """Bytes written to the log so far."""
@@ -51,7 +52,10 @@ class TaskLog:
             self._file = open(self.path, "wb", buffering=0)  # noqa: SIM115 - closed in close()
         self._file.write(data)
         self.size += len(data)
-        text = self._decoders[stream].decode(data)
+        decoder = self._decoders.get(stream)
+        if decoder is None:
+            decoder = self._decoders[stream] = _utf8_decoder("replace")
+        text = decoder.decode(data)
         if text:
             self._emit(TaskOutput(self.task, stream, text, self._clock()))
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..events import Failure, FailureKind, Stream
 from .base import Job, Outcome, OutputSink
+from .fdwatch import Watcher, fd_watcher
 from .procs import Sampling, kill_tree, new_token, shielded, with_token
 from .spawn import Child, spawn
 
@@ -31,9 +33,9 @@ class OutputPipes:
     """A stdout and a stderr pipe; bytes written to them reach the sink as they arrive.
 
     Give :attr:`writers` to the child, call :meth:`close_writers` once it has them, then
-    :meth:`start`; :meth:`drain` waits for both pipes to reach EOF; :meth:`close` always.
-    The read ends are watched with ``loop.add_reader`` directly: a transport and protocol per
-    pipe cost more than the `true` a task often runs.
+    :meth:`watch`; :meth:`drain` waits for both pipes to reach EOF; :meth:`close` always.
+    The read ends are watched directly (:mod:`.fdwatch`): a transport and protocol per pipe
+    cost more than the `true` a task often runs.
     """
 
     def __init__(self, sink: OutputSink) -> None:
@@ -50,9 +52,15 @@ class OutputPipes:
         self.writers = (out_w, err_w)
         self._open: dict[int, Stream] = {out_r: Stream.STDOUT, err_r: Stream.STDERR}
         self._writers_open = True
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watcher: Watcher | None = None
+        self._on_eof: Callable[[], None] | None = None
         self._eof: asyncio.Future[None] | None = None
         self._grown: set[int] = set()
+
+    @property
+    def eof(self) -> bool:
+        """True once every writer has closed its end (and all output went to the sink)."""
+        return not self._open
 
     def forward(self, stream: Stream, data: bytes) -> None:
         try:
@@ -68,12 +76,13 @@ class OutputPipes:
             for fd in self.writers:
                 os.close(fd)
 
-    async def start(self) -> None:
-        loop = self._loop = asyncio.get_running_loop()
-        self._eof = loop.create_future()
+    def watch(self, on_eof: Callable[[], None] | None = None) -> None:
+        """Start reading on the running loop; `on_eof()` is called once both pipes are at EOF."""
+        watcher = self._watcher = fd_watcher()
+        self._on_eof = on_eof
         for fd, stream in self._open.items():
             os.set_blocking(fd, False)
-            loop.add_reader(fd, self._read, fd, stream)
+            watcher.add(fd, functools.partial(self._read, fd, stream))
 
     def _read(self, fd: int, stream: Stream) -> None:
         try:
@@ -84,8 +93,11 @@ class OutputPipes:
             data = b""
         if not data:
             self._close_reader(fd)
-            if not self._open and self._eof is not None and not self._eof.done():
-                self._eof.set_result(None)
+            if not self._open:
+                if self._eof is not None and not self._eof.done():
+                    self._eof.set_result(None)
+                if self._on_eof is not None:
+                    self._on_eof()
             return
         if len(data) >= _DEFAULT_PIPE_SIZE and fd not in self._grown:
             # The pipe was full: a chatty child. A bigger pipe means fewer, larger reads and
@@ -97,14 +109,16 @@ class OutputPipes:
 
     def _close_reader(self, fd: int) -> None:
         del self._open[fd]
-        if self._loop is not None:
-            self._loop.remove_reader(fd)
+        if self._watcher is not None:
+            self._watcher.remove(fd)
         os.close(fd)
 
     async def drain(self, timeout: float) -> bool:
         """Wait until every writer has closed its end, at most `timeout` seconds."""
-        if self._eof is None or self._eof.done():
+        if not self._open or self._watcher is None:
             return True
+        if self._eof is None:
+            self._eof = asyncio.get_running_loop().create_future()
         try:
             await asyncio.wait_for(asyncio.shield(self._eof), timeout)
         except asyncio.TimeoutError:
@@ -113,6 +127,7 @@ class OutputPipes:
 
     def close(self) -> None:
         self.close_writers()
+        self._on_eof = None
         for fd in list(self._open):
             self._close_reader(fd)
 
@@ -217,23 +232,51 @@ class CommandRunner:
         pipes: OutputPipes,
         token: str,
     ) -> Outcome:
+        """Wait for the child's exit and its output's end (at most :attr:`drain_timeout` after
+        the exit: something it left running may hold the pipes), or for the timeout.
+
+        Callbacks on the loop settle one future: no task, no timer and no waiter per step, which
+        for a `true` would cost more than the command itself.
+        """
+        loop = asyncio.get_running_loop()
+        settled: asyncio.Future[bool] = loop.create_future()  # True: it timed out
+        timers: list[asyncio.TimerHandle] = []
+
+        def settle(timed_out: bool = False) -> None:
+            if not settled.done():
+                settled.set_result(timed_out)
+
+        def output_ended() -> None:
+            if proc.returncode is not None:
+                settle()
+
+        def exited(_returncode: int) -> None:
+            for timer in timers:
+                timer.cancel()
+            if pipes.eof:
+                settle()
+            else:
+                timers.append(loop.call_later(self.drain_timeout, settle))
+
         sampling: Sampling | None = None
         try:
             sink.started(proc.pid)
-            await pipes.start()
+            pipes.watch(output_ended)
             sampling = Sampling(proc.pid, sink.sample, self.sample_interval)
-            try:
-                returncode = await asyncio.wait_for(proc.wait(), job.timeout)
-            except asyncio.TimeoutError:
+            if job.timeout is not None:
+                timers.append(loop.call_later(job.timeout, settle, True))
+            proc.on_exit(exited)
+            if await settled:
                 await shielded(self._kill(proc, token))
                 await pipes.drain(self.drain_timeout)
                 return Outcome(timeout_failure(job.timeout or 0))
-            await pipes.drain(self.drain_timeout)
-            return Outcome(exit_failure(returncode))
+            return Outcome(exit_failure(proc.returncode or 0))
         except asyncio.CancelledError:
             await shielded(self._kill(proc, token))
             raise
         finally:
+            for timer in timers:
+                timer.cancel()
             if sampling is not None:
                 sampling.stop()
 

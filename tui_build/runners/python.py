@@ -225,7 +225,7 @@ class PythonRunner:
         waiting: list[asyncio.Task[Any]] = []
         try:
             sink.started(worker.pid)
-            await pipes.start()
+            pipes.watch()
             sampling = asyncio.create_task(
                 sample_forever(worker.pid, sink.sample, self.sample_interval)
             )

@@ -3,7 +3,7 @@
 asyncio's default child watcher on Python 3.11 starts a thread per child, and every
 ``Thread.start`` waits for that thread: with thousands of short tasks the threads and the GIL
 they fight over cost more than the tasks. On Linux a child's exit is readable on a pidfd, which
-the event loop watches like any pipe, so no thread and no loop-wide watcher is involved (the
+is watched like any pipe (:mod:`.fdwatch`), so no thread and no signal handler is involved (the
 dashboard's engine loop, running in a background thread, needs no set-up either).
 
 The child is started with ``posix_spawn`` (``vfork`` + ``exec`` inside the C library) when it can
@@ -20,8 +20,10 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+from .fdwatch import fd_watcher
 
 _PIDFD = sys.platform.startswith("linux") and hasattr(os, "pidfd_open")
 # Python ignores SIGPIPE (and SIGXFSZ); an ignored signal stays ignored across exec, which would
@@ -32,14 +34,42 @@ _RESET_SIGNALS = tuple(
 
 
 class Child:
-    """A started child process: its pid, and :meth:`wait` for its exit status (-N: signal N)."""
+    """A started child process: its pid, its exit status once known (-N: signal N).
+
+    :meth:`on_exit` is the cheap way to learn of the exit (a callback on the loop, no future or
+    task per child); :meth:`wait` is for the rare paths that await it (killing a tree).
+    """
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.returncode: int | None = None
+        self._callbacks: list[Callable[[int], None]] = []
+
+    def on_exit(self, callback: Callable[[int], None]) -> None:
+        """Call `callback(returncode)` on the loop once the child has exited (soon if it has)."""
+        if self.returncode is not None:
+            asyncio.get_running_loop().call_soon(callback, self.returncode)
+        else:
+            self._callbacks.append(callback)
+
+    def _exited(self, returncode: int) -> None:
+        self.returncode = returncode
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback(returncode)
 
     async def wait(self) -> int:
-        raise NotImplementedError
+        if self.returncode is not None:
+            return self.returncode
+        exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def settle(code: int) -> None:
+            if not exited.done():
+                exited.set_result(code)
+
+        self.on_exit(settle)
+        # Shielded: a cancelled waiter must not cancel what other waiters wait for.
+        return await asyncio.shield(exited)
 
 
 class _PidfdChild(Child):
@@ -49,7 +79,7 @@ class _PidfdChild(Child):
         super().__init__(pid)
         self._popen = popen
         self._loop = asyncio.get_running_loop()
-        self._exited: asyncio.Future[int] = self._loop.create_future()
+        self._watcher = fd_watcher()
         try:
             self._pidfd: int | None = os.pidfd_open(pid)
         except OSError:
@@ -57,7 +87,7 @@ class _PidfdChild(Child):
             self._pidfd = None
             self._loop.call_soon(self._poll_later)
             return
-        self._loop.add_reader(self._pidfd, self._readable)
+        self._watcher.add(self._pidfd, self._readable)
 
     def _reap(self) -> bool:
         try:
@@ -66,16 +96,15 @@ class _PidfdChild(Child):
             pid, status = self.pid, 0
         if pid == 0:
             return False
-        self.returncode = os.waitstatus_to_exitcode(status)
+        returncode = os.waitstatus_to_exitcode(status)
         if self._popen is not None:
-            self._popen.returncode = self.returncode  # so Popen never waits for it again
-        if not self._exited.done():
-            self._exited.set_result(self.returncode)
+            self._popen.returncode = returncode  # so Popen never waits for it again
+        self._exited(returncode)
         return True
 
     def _readable(self) -> None:
-        if self._reap() and self._pidfd is not None:
-            self._loop.remove_reader(self._pidfd)
+        if self._pidfd is not None and self._reap():
+            self._watcher.remove(self._pidfd)
             os.close(self._pidfd)
             self._pidfd = None
 
@@ -83,18 +112,16 @@ class _PidfdChild(Child):
         if not self._reap():
             self._loop.call_later(0.01, self._poll_later)
 
-    async def wait(self) -> int:
-        return await asyncio.shield(self._exited)
-
 
 class _AsyncioChild(Child):
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         super().__init__(process.pid)
-        self._process = process
+        waiting = asyncio.ensure_future(process.wait())
+        waiting.add_done_callback(self._done)
 
-    async def wait(self) -> int:
-        self.returncode = await self._process.wait()
-        return self.returncode
+    def _done(self, waiting: asyncio.Future[int]) -> None:
+        if not waiting.cancelled():
+            self._exited(waiting.result())
 
 
 async def spawn(

@@ -9,7 +9,7 @@ for the CLI, the tests and the screenshot script.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from typing import TYPE_CHECKING
 
 from .bridge import Batch, Bridge
@@ -140,8 +140,9 @@ class TuiBuildApp(App[None]):
             self.bridge.start()
         self.set_interval(self._tick_seconds, self.tick)
         if self.system_stats:
-            self._sample_system()
-            self.set_interval(1.0, self._sample_system)
+            header = self._main.query_one(BuildHeader)
+            header.sample_system()
+            self.set_interval(1.0, header.sample_system)
         self.tick()
 
     async def on_unmount(self) -> None:
@@ -156,8 +157,8 @@ class TuiBuildApp(App[None]):
         if batch:
             self._apply(batch)
             self.post_message(BuildUpdated(batch))
-        elif any(r.state is TaskState.RUNNING for r in self.summary.tasks.values()):
-            self._refresh_live(set())  # elapsed times and stall detection move on their own
+        elif self.bridge.tally.any_running:
+            self._refresh_live()  # elapsed times and stall detection move on their own
 
     def _apply(self, batch: Batch) -> None:
         store = self.store
@@ -179,17 +180,24 @@ class TuiBuildApp(App[None]):
             self._main.query_one(TaskSidebar).update_title()
         if batch.started:
             self._announced_end = False
-        self._refresh_live(batch.changed)
-        if self.outputs.shows_any(batch.changed):
-            self._show_row_output(self.panel.row)  # new headers; the view stays put
+        fed = batch.output.keys() | {task for task, _ in batch.attempts}
+        context = self._refresh_live(batch.changed, fed)
+        if batch.changed:  # a waiting task's header says what it waits on: its deps' states
+            moved = batch.changed | self.panel.model.dependents(batch.changed)
+            self.outputs.update_headers(moved, self.summary, context)
 
-    def _refresh_live(self, changed: set[str]) -> None:
+    def _refresh_live(
+        self, changed: Set[str] = frozenset(), fed: Set[str] = frozenset()
+    ) -> RowContext:
+        """Redraw what moved: `changed` tasks (state, resources), `fed` ones (new output), and
+        whatever the clock moves (elapsed times, the header)."""
         now = self.clock()
         context = self.row_context(now)
         self.panel.refresh_rows(context, changed)
-        self._main.query_one(TaskSidebar).show_detail(context)
-        self._main.query_one(BuildHeader).update_build(self.summary, now)
-        self.outputs.refresh_panes()
+        self._main.query_one(TaskSidebar).show_detail(context, changed)
+        self._main.query_one(BuildHeader).update_build(self.summary, self.bridge.tally, now)
+        self.outputs.refresh_panes(fed)
+        return context
 
     async def on_build_updated(self, message: BuildUpdated) -> None:
         refresh_failures = getattr(self.screen, "refresh_failures", None)
@@ -210,23 +218,12 @@ class TuiBuildApp(App[None]):
                 )
 
     def row_context(self, now: float | None = None) -> RowContext:
-        tasks = self.graph.tasks
-        return RowContext.build(
+        return RowContext.of_graph(
+            self.graph,
             self.summary,
             now=self.clock() if now is None else now,
-            stall_after=float(getattr(self.graph.spec, "stall_after", 60.0) or 60.0),
-            pools=dict(getattr(self.graph.spec, "pools", {}) or {}),
-            task_pool=lambda name: getattr(tasks.get(name), "pool", None),
+            running=self.bridge.tally.running,
         )
-
-    def _sample_system(self) -> None:
-        import psutil
-
-        header_widget = self._main.query_one(BuildHeader)
-        header_widget.cpu = psutil.cpu_percent(interval=None)
-        memory = psutil.virtual_memory()
-        header_widget.memory = (memory.total - memory.available, memory.total)
-        header_widget.refresh()
 
     # -- output ------------------------------------------------------------------------------
 
@@ -377,7 +374,7 @@ class TuiBuildApp(App[None]):
 
     def action_quit_app(self) -> None:
         if self.bridge.running:
-            running = sum(1 for r in self.summary.tasks.values() if r.state is TaskState.RUNNING)
+            running = len(self.bridge.tally.running)
             self._confirm(
                 f"The build is still running ({running} running). Quit and cancel it?", self.exit
             )

@@ -41,6 +41,7 @@ from ..events import (
     TaskStateChanged,
 )
 from .line_store import TAIL_LINES, last_lines_start
+from .tally import Tally
 
 OUTPUT_CAP = 4_000_000
 """Characters of one task's output the queue holds before it drops all but the tail."""
@@ -121,6 +122,9 @@ class Bridge:
         self.threaded = threaded
         self.summary = RunSummary()
         """The UI's own fold of the events it has drained (never the engine's object)."""
+        self.tally = Tally()
+        """Counts per state and the running tasks of :attr:`summary`, kept up to date as
+        events are folded, so per-tick questions never walk every task."""
         self._queue: deque[Event | _OutputRun] = deque()
         self._lock = threading.Lock()
         self._runs: dict[str, _OutputRun] = {}  # the runs in the queue still taking output
@@ -235,6 +239,8 @@ class Bridge:
             self._runs.clear()
         batch = Batch()
         apply = self.summary.apply
+        tasks = self.summary.tasks
+        tally = self.tally
         for event in queue:
             batch.events += 1
             if isinstance(event, _OutputRun):
@@ -244,14 +250,20 @@ class Bridge:
                     chunks.append(event.skipped)
                 chunks.extend(event.parts)
                 continue
+            record = tasks.get(getattr(event, "task", ""))
+            before = record.state if record is not None else None
             apply(event)
             if isinstance(event, TaskStateChanged):
+                if before is not None:
+                    tally.move(event.task, before, event.state)
                 batch.changed.add(event.task)
                 if event.state is TaskState.RUNNING:
                     batch.attempts.append((event.task, event.log_path))
                     # Output from a previous attempt queued before this start belongs to it.
                     batch.output.pop(event.task, None)
             elif isinstance(event, BuildStarted):
+                for info in event.tasks:
+                    tally.add(info.name, tasks[info.name].state)
                 batch.started = True
             elif isinstance(event, BuildFinished):
                 batch.finished = True
@@ -271,7 +283,7 @@ class Bridge:
     @property
     def running(self) -> bool:
         """True while some task of the UI's view runs or waits to run."""
-        return any(not r.state.finished for r in self.summary.tasks.values())
+        return self.tally.unfinished > 0
 
     def final_summary(self) -> RunSummary:
         """The engine's own summary, to print once the engine thread has stopped."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -11,6 +12,7 @@ from textual.widget import Widget
 from ...events import RunSummary, TaskState
 from ...symbols import COLOR, SYMBOL, format_bytes, format_duration
 from ..eta import eta
+from ..tally import Tally
 
 ETA_EVERY = 0.5
 """Seconds between two ETA computations (it walks every unfinished task)."""
@@ -24,9 +26,8 @@ def progress_bar(done: int, total: int, width: int = 20) -> Text:
     return bar
 
 
-def outcome_text(summary: RunSummary) -> Text:
+def outcome_text(summary: RunSummary, counts: Mapping[TaskState, int]) -> Text:
     """How the build ended, and what to do about it."""
-    counts = summary.counts()
     if summary.succeeded:
         return Text(f"✓ succeeded in {format_duration(summary.elapsed)}", style="bold green")
     bad = [
@@ -62,31 +63,41 @@ class BuildHeader(Widget):
         """Recorded seconds per task, from the store (for the ETA)."""
         self._eta: tuple[float, float | None] | None = None
         self.summary = RunSummary()
+        self.tally = Tally()
         self.now = 0.0
         self.cpu: float | None = None
         self.memory: tuple[int, int] | None = None
         """(used, total) bytes."""
         self.message: Text | None = None
 
-    def update_build(self, summary: RunSummary, now: float) -> None:
+    def update_build(self, summary: RunSummary, tally: Tally, now: float) -> None:
+        """Show the build as of `now`; `tally` holds its counts (no walk over every task)."""
         self.summary = summary
+        self.tally = tally
         self.now = now
+        self.refresh()
+
+    def sample_system(self) -> None:
+        """Take the machine's CPU and memory use now (the app calls this every second)."""
+        import psutil
+
+        self.cpu = psutil.cpu_percent(interval=None)
+        memory = psutil.virtual_memory()
+        self.memory = (memory.total - memory.available, memory.total)
         self.refresh()
 
     def status_line(self) -> Text:
         summary = self.summary
         if self.message is not None:
             return self.message
-        if summary.outcome is not None and not any(
-            not r.state.finished for r in summary.tasks.values()
-        ):
-            return outcome_text(summary)
-        running = [r for r in summary.tasks.values() if r.state is TaskState.RUNNING]
+        if summary.outcome is not None and not self.tally.unfinished:
+            return outcome_text(summary, self.tally.counts)
+        running = self.tally.running
         if not summary.tasks:
             return Text("starting…", style="dim")
         text = Text(f"▶ {len(running)}/{summary.jobs or '?'} jobs", style="yellow")
         if running:
-            names = ", ".join(r.info.name for r in running[:4])
+            names = ", ".join(running[:4])
             more = f" +{len(running) - 4}" if len(running) > 4 else ""
             text.append(f": {names}{more}", style="")
         return text
@@ -104,8 +115,8 @@ class BuildHeader(Widget):
     def render(self) -> RenderableType:
         summary = self.summary
         total = len(summary.tasks)
-        counts = summary.counts()
-        done = sum(n for s, n in counts.items() if s.finished)
+        counts = self.tally.counts
+        done = self.tally.done
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append("tuibuild ", style="bold")
         line.append_text(progress_bar(done, total, 16 if self.size.width < 100 else 24))
@@ -132,8 +143,13 @@ class BuildHeader(Widget):
         return Group(line, where)
 
 
+@lru_cache(maxsize=8)
 def short_path(path: str) -> str:
-    """The build file as the user named it, more or less: relative to the working directory."""
+    """The build file as the user named it, more or less: relative to the working directory.
+
+    Cached: the header is drawn every tick, and `relpath` asks the system for the working
+    directory each time (slow on a loaded machine); the dashboard never changes directory.
+    """
     import os
 
     try:

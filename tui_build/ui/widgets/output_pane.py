@@ -13,7 +13,7 @@ Search (``/``) lives in :mod:`tui_build.ui.widgets.output_search`, mixed in as :
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, KeysView, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -113,6 +113,7 @@ class OutputPane(SearchMixin, ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self.store = store
         self._blocks: list[_Block] = []
+        self._by_task: dict[str, _Block] = {}
         self._starts: list[int] = []
         self._seen = -1
         self._width = 0
@@ -146,8 +147,25 @@ class OutputPane(SearchMixin, ScrollView, can_focus=True):
             return
         self._show([_Block(task, header) for task, header in tasks])
 
+    @property
+    def tasks(self) -> KeysView[str]:
+        """The tasks whose output the pane shows."""
+        return self._by_task.keys()
+
+    def shows_any(self, tasks: Iterable[str]) -> bool:
+        return not self._by_task.keys().isdisjoint(tasks)
+
+    def set_headers(self, headers: Mapping[str, str | Text]) -> None:
+        """New headers for some of the shown tasks (group view); only changed rows repaint."""
+        for task, header in headers.items():
+            block = self._by_task.get(task)
+            if block is not None and block.header is not None and block.header != header:
+                block.header = header
+                self.refresh_lines(block.start)
+
     def _show(self, blocks: list[_Block]) -> None:
         self._blocks = blocks
+        self._by_task = {b.task: b for b in blocks}
         self._seen = -1
         self._width = 0
         self._current = None

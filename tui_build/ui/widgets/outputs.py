@@ -7,6 +7,7 @@ subtitles where a search stands and whether the pane still follows the end.
 
 from __future__ import annotations
 
+from collections.abc import Set
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -45,10 +46,13 @@ class OutputArea(Horizontal):
     def pinned_pane(self) -> OutputPane:
         return self.query_one("#pinned", OutputPane)
 
-    def refresh_panes(self) -> None:
-        """Take in new output (called once per UI tick)."""
+    def refresh_panes(self, fed: Set[str]) -> None:
+        """Take in new output of the `fed` tasks (called once per UI tick): a pane showing
+        none of them has nothing to redraw, however busy the rest of the build is."""
+        if not fed:
+            return
         for pane in self.query(OutputPane):
-            if pane.display:
+            if pane.display and pane.shows_any(fed):
                 pane.refresh_lines()
 
     def show_row(
@@ -66,9 +70,12 @@ class OutputArea(Horizontal):
         self.shown = ("group", title, *names)
         self.main.show_group(title, [(n, header(summary.tasks[n], context)) for n in names])
 
-    def shows_any(self, names: set[str]) -> bool:
-        """True when the main pane shows a group holding one of `names` (headers to update)."""
-        return bool(self.shown) and self.shown[0] == "group" and bool(names & set(self.shown[2:]))
+    def update_headers(self, names: Set[str], summary: RunSummary, context: RowContext) -> None:
+        """New headers for those of `names` the main pane shows under a header (a group)."""
+        if self.shown and self.shown[0] == "group":
+            self.main.set_headers(
+                {n: header(summary.tasks[n], context) for n in self.main.tasks & names}
+            )
 
     def toggle_pin(self, task: str | None) -> str:
         """Pin `task` beside the main pane (again, or with nothing selected: unpin)."""

@@ -2,13 +2,15 @@
 
 A Line-API widget (as toolong's log view): it keeps a flat list of :class:`Row` and renders only
 the lines on screen, so a build of thousands of tasks costs what a screenful costs. Rows are
-rebuilt only when their shape changes (expand, collapse, filter, view); a state change just
-redraws the visible lines.
+rebuilt only when their shape changes (expand, collapse, filter, view); a batch of events
+repaints only the lines on screen whose text changed. What the rows are and say is
+:mod:`.task_rows`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Set
+from typing import NamedTuple
 
 from rich.segment import Segment
 from rich.style import Style
@@ -21,9 +23,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...events import RunSummary, TaskRecord
-from .task_list import TaskFilter, group_rows
-from .task_row import SHARED_MARK, RowContext, counts_text, detail, state_text
-from .task_tree import Row, count_parents, subtree_matches, tree_rows
+from .task_list import TaskFilter
+from .task_row import RowContext
+from .task_rows import TaskRows
+from .task_tree import Row
 
 
 class TaskPanel(ScrollView, can_focus=True):
@@ -91,96 +94,88 @@ class TaskPanel(ScrollView, can_focus=True):
         self, *, name: str | None = None, id: str | None = None, classes: str | None = None
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.view = "tree"
-        self.rows: list[Row] = []
+        self.model = TaskRows()
         self.cursor = 0
-        self.summary = RunSummary()
         self.context: RowContext | None = None
-        self.filter = TaskFilter.parse("")
-        self._tree_open: dict[tuple[str, ...], bool] = {}
-        self._groups_closed: dict[str, bool] = {}
-        self._parents: dict[str, int] = {}
-        self._roots: list[str] = []
-        self._groups: dict[str, list[str]] = {}
-        self._longest: int | None = None
         self._style_cache: tuple[Style, Style, Style] | None = None
-        self._version = 0
-        """Bumped whenever what rows say may have changed; cached lines of older versions are
-        redrawn. Moving the cursor redraws two lines, not the panel."""
-        self._lines: dict[int, tuple[tuple[int, int, bool, int], Strip]] = {}
+        self._lines: dict[int, _Drawn] = {}
+        """Drawn lines by row index, with the text they were drawn from (cleared on rebuild)."""
         self._last_highlight: tuple[str, ...] | None = None
+
+    @property
+    def summary(self) -> RunSummary:
+        return self.model.summary
+
+    @property
+    def view(self) -> str:
+        """ "tree" or "list"."""
+        return self.model.view
+
+    @property
+    def rows(self) -> list[Row]:
+        return self.model.rows
 
     # -- model ------------------------------------------------------------------------------
 
     def set_summary(self, summary: RunSummary) -> None:
         """Take the tasks of a (new) build and rebuild the rows."""
-        self.summary = summary
-        names = list(summary.tasks)
-        needed = {d for n in names for d in self._deps(n)}
-        # A target that another task needs shows up under it: only the others are roots.
-        self._roots = [t for t in summary.targets if t in summary.tasks and t not in needed]
-        if not self._roots:
-            self._roots = [n for n in names if n not in needed] or names[-1:]
-        self._parents = count_parents(names, self._deps, self._roots)
-        self._groups = {}
-        for name in names:
-            self._groups.setdefault(self._group(name), []).append(name)
+        self.model.set_summary(summary)
         self.rebuild()
 
     def group_records(self, group: str) -> list[TaskRecord]:
         """The records of a group's tasks, in topological order."""
-        tasks = self.summary.tasks
-        return [tasks[n] for n in self._groups.get(group, ())]
-
-    def _deps(self, name: str) -> tuple[str, ...]:
-        record = self.summary.tasks.get(name)
-        return record.info.deps if record is not None else ()
-
-    def _group(self, name: str) -> str:
-        return self.summary.tasks[name].info.group
-
-    def _matches(self, name: str) -> bool:
-        return self.filter.matches(name, self.summary.tasks[name].state)
+        return self.model.group_records(group)
 
     def rebuild(self) -> None:
         """Recompute the rows (after expand, collapse, filter or view changes)."""
         key = self.rows[self.cursor].key if self.rows else None
-        names = list(self.summary.tasks)
-        match: Callable[[str], bool] | None = self._matches if self.filter else None
-        if self.view == "tree":
-            keep = None
-            if match is not None:
-                kept = subtree_matches(names, self._deps, match)
-                keep = kept.__contains__
-            self.rows = tree_rows(self._deps, self._roots, self._parents, self._tree_open, keep)
-        else:
-            self.rows = group_rows(names, self._group, self._groups_closed, match)
-        self._longest = None
-        self._invalidate()
-        index = next((i for i, r in enumerate(self.rows) if r.key == key), None) if key else None
+        self.model.rebuild()
+        self._lines.clear()
+        rows = self.rows
+        index = next((i for i, r in enumerate(rows) if r.key == key), None) if key else None
         if index is None and key is not None:
             # The row went away (view switched, filtered): stay on the same task if it is shown.
-            task = self._task_of_key(key)
-            index = next((i for i, r in enumerate(self.rows) if r.task == task), None)
-        self.cursor = min(index if index is not None else self.cursor, max(0, len(self.rows) - 1))
-        self.virtual_size = Size(self.size.width, len(self.rows))
+            task = self.model.task_of_key(key)
+            index = next((i for i, r in enumerate(rows) if r.task == task), None)
+        self.cursor = min(index if index is not None else self.cursor, max(0, len(rows) - 1))
+        self.virtual_size = Size(self.size.width, len(rows))
         self.refresh()
         self._ensure_visible()
         self._announce()
 
-    def _task_of_key(self, key: tuple[str, ...]) -> str | None:
-        if self.view == "tree":  # the key was a list key
-            return key[1] if key[0] == "task" else None
-        return key[-1]
+    def refresh_rows(self, context: RowContext, changed: Set[str]) -> None:
+        """Redraw what a batch of events (or the clock) changed among the lines on screen.
 
-    def refresh_rows(self, context: RowContext, changed: set[str]) -> None:
-        """Redraw after a batch of events: rebuild only if the filter depends on states."""
+        Only visible rows are looked at, and only those whose text can have moved: a changed
+        task, a running one (its time), a waiting one (what it waits on), a group with a
+        changed member. A line is repainted only when its text differs from what is drawn, so
+        a build of thousands of tasks costs a screenful per tick. Rows off screen are drawn
+        afresh when scrolled into view (:meth:`render_line` compares texts as well).
+        """
         self.context = context
-        if self.filter.states and changed:
+        if self.model.filter_moved(changed):
             self.rebuild()
-        else:
-            self._invalidate()
-            self.refresh()
+            return
+        model = self.model
+        tasks = model.summary.tasks
+        groups = {model.group_of(n) for n in changed if n in tasks} if self.view == "list" else ()
+        width = self.scrollable_content_region.width
+        top = round(self.scroll_offset.y)
+        bottom = min(len(self.rows), top + self.scrollable_content_region.height)
+        for index in range(top, bottom):
+            drawn = self._lines.get(index)
+            row = self.rows[index]
+            if drawn is not None:
+                if row.task is None:
+                    if row.group not in groups:
+                        continue
+                else:
+                    record = tasks.get(row.task)
+                    if record is not None and record.state.finished and row.task not in changed:
+                        continue
+                if drawn.text == model.text(row, width, context):
+                    continue
+            self.refresh_line(index)
 
     # -- questions --------------------------------------------------------------------------
 
@@ -196,42 +191,30 @@ class TaskPanel(ScrollView, can_focus=True):
 
     def row_tasks(self, row: Row) -> list[str]:
         """The tasks a row stands for: a group's members, or the task and its whole subtree."""
-        if row.task is None:
-            return list(self._groups.get(row.group or "", ()))
-        subtree: set[str] = set()
-        stack = [row.task]
-        while stack:
-            name = stack.pop()
-            if name not in subtree:
-                subtree.add(name)
-                stack.extend(self._deps(name))
-        return [n for n in self.summary.tasks if n in subtree]
+        return self.model.row_tasks(row)
 
     def visible_text(self) -> list[str]:
         """Every row as plain text (tests, copy)."""
-        return [self._row_text(row, 200).plain.rstrip() for row in self.rows]
+        return [self.model.text(row, 200, self.context).plain.rstrip() for row in self.rows]
 
     # -- commands ---------------------------------------------------------------------------
 
     def toggle_view(self) -> None:
-        self.view = "list" if self.view == "tree" else "tree"
+        self.model.view = "list" if self.view == "tree" else "tree"
         self.rebuild()
 
     def set_filter(self, text: str) -> None:
-        self.filter = TaskFilter.parse(text)
+        self.model.filter = TaskFilter.parse(text)
         self.rebuild()
 
     def select_task(self, name: str) -> bool:
         """Put the cursor on the first row of `name` (clearing a filter that hides it)."""
         index = next((i for i, r in enumerate(self.rows) if r.task == name), None)
-        if index is None and self.view == "list":
-            group = self._group(name) if name in self.summary.tasks else None
-            if group is not None and self._groups_closed.get(group):
-                self._groups_closed[group] = False
-                self.rebuild()
-                index = next((i for i, r in enumerate(self.rows) if r.task == name), None)
+        if index is None and self.view == "list" and self.model.open_group_of(name):
+            self.rebuild()
+            index = next((i for i, r in enumerate(self.rows) if r.task == name), None)
         if index is None and self.view == "tree":
-            self.view = "list"  # a task deep under a collapsed node: the list always shows it
+            self.model.view = "list"  # a task deep under a collapsed node: the list shows it
             self.rebuild()
             return self.select_task(name)
         if index is None:
@@ -278,29 +261,29 @@ class TaskPanel(ScrollView, can_focus=True):
         self.post_message(self.FilterRequested())
 
     def _set_open(self, row: Row, open_: bool) -> None:
-        if row.task is None and row.group is not None:
-            self._groups_closed[row.group] = not open_
-        else:
-            self._tree_open[row.key] = open_
+        self.model.set_open(row, open_)
         self.rebuild()
 
     def _move(self, index: int) -> None:
         if not self.rows:
             return
-        self.cursor = max(0, min(index, len(self.rows) - 1))
+        before, self.cursor = self.cursor, max(0, min(index, len(self.rows) - 1))
+        self.refresh_line(before)  # only the two lines the cursor left and reached change
+        self.refresh_line(self.cursor)  # (a scroll repaints the whole panel anyway)
         self._ensure_visible()
-        self.refresh()
         self._announce()
 
     def _ensure_visible(self) -> None:
+        """Scroll the cursor into view. Forced: right after the rows grow, Textual has not yet
+        noticed that the panel can scroll (its scrollbar appears with the next layout)."""
         height = self.scrollable_content_region.height
         if height <= 0:
             return
         top = round(self.scroll_offset.y)
         if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+            self.scroll_to(y=self.cursor, animate=False, immediate=True, force=True)
         elif self.cursor >= top + height:
-            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True, force=True)
 
     def _announce(self) -> None:
         row = self.row
@@ -333,22 +316,22 @@ class TaskPanel(ScrollView, can_focus=True):
         index = y + round(self.scroll_offset.y)
         if not (0 <= index < len(self.rows)):
             return Strip.blank(width, self._styles()[0])
-        key = (self._version, index, index == self.cursor, width)
-        cached = self._lines.get(index)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        strip = self._render_row(index, width)
-        self._lines[index] = (key, strip)
+        row = self.rows[index]
+        text = self.model.text(row, width, self.context)
+        cursor = index == self.cursor
+        drawn = self._lines.get(index)
+        if drawn is not None and (drawn.text, drawn.cursor, drawn.width) == (text, cursor, width):
+            return drawn.strip
+        strip = self._render_row(row, index, text.copy(), cursor, width)
+        self._lines[index] = _Drawn(text, cursor, width, strip)
         return strip
 
-    def _render_row(self, index: int, width: int) -> Strip:
-        row = self.rows[index]
-        text = self._row_text(row, width)
-        plain, cursor, group = self._styles()
-        base = cursor if index == self.cursor else plain
+    def _render_row(self, row: Row, index: int, text: Text, cursor: bool, width: int) -> Strip:
+        plain, cursor_style, group = self._styles()
+        base = cursor_style if cursor else plain
         if row.task is None:
             base = base + group
-        if index == self.cursor and row.task is not None:
+        if cursor and row.task is not None:
             # Coloured details on the cursor's background are hard to read: keep the symbol's
             # colour (the state stays visible) and draw the rest in the cursor's own colours.
             symbol_at = row.depth * 2 + 2
@@ -369,62 +352,27 @@ class TaskPanel(ScrollView, can_focus=True):
             self._style_cache = (plain, cursor, group)
         return self._style_cache
 
-    def _invalidate(self) -> None:
-        self._version += 1
-        if len(self._lines) > 4096:
-            self._lines.clear()
+    def _restyle(self) -> None:
+        """Colours changed (focus, theme): every line is drawn again."""
+        self._style_cache = None
+        self._lines.clear()
+        self.refresh()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._style_cache = None
-        self._invalidate()
+        self._restyle()
 
     def on_focus(self) -> None:
-        self._style_cache = None
-        self._invalidate()
-        self.refresh()
+        self._restyle()
 
     def on_blur(self) -> None:
-        self._style_cache = None
-        self._invalidate()
-        self.refresh()
+        self._restyle()
 
-    def _name_column(self, width: int) -> int:
-        """Where details start: after the longest name, at most half the width."""
-        if self._longest is None:  # once per rebuild, not once per line
-            self._longest = max(
-                (
-                    r.depth * 2 + 4 + len(r.task or r.group or "") + (2 if r.shared else 0)
-                    for r in self.rows
-                ),
-                default=0,
-            )
-        return min(self._longest + 2, max(16, width // 2))
 
-    def _row_text(self, row: Row, width: int) -> Text:
-        indent = "  " * row.depth
-        arrow = ("▾ " if row.expanded else "▸ ") if row.expandable else "  "
-        text = Text(indent + arrow, no_wrap=True, overflow="ellipsis", end="")
-        if row.task is None:
-            members = self.group_records(row.group or "")
-            done = sum(1 for r in members if r.state.finished)
-            text.append(row.group or "", style="bold")
-            text.append(f"  {done}/{len(members)}  ", style="dim")
-            text.append_text(counts_text(members))
-            return text
-        record = self.summary.tasks.get(row.task)
-        if record is None:
-            text.append(row.task)
-            return text
-        text.append_text(state_text(record.state))
-        text.append(" ")
-        text.append(row.task, style="bold" if record.info.target else "")
-        if row.shared:
-            text.append(f" {SHARED_MARK}", style="dim")
-        if self.context is not None:
-            more = detail(record, self.context)
-            if more:
-                column = self._name_column(width)
-                text.pad_right(max(1, column - text.cell_len))
-                text.append_text(more)
-        return text
+class _Drawn(NamedTuple):
+    """One drawn line of the panel and what it was drawn from."""
+
+    text: Text
+    cursor: bool
+    width: int
+    strip: Strip

@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 from ...events import RunSummary, TaskRecord, TaskState
 from ...symbols import COLOR, SYMBOL, format_bytes, format_duration
+
+if TYPE_CHECKING:
+    from ...graph import Graph
 
 SHARED_MARK = "↺"
 
@@ -31,8 +35,6 @@ class RowContext:
     task_pool: Callable[[str], str | None]
     pool_use: Counter[str]
     """Running tasks per pool, now."""
-    jobs: int
-    running: int
 
     @classmethod
     def build(
@@ -43,16 +45,31 @@ class RowContext:
         stall_after: float,
         pools: dict[str, int],
         task_pool: Callable[[str], str | None],
+        running: Iterable[str],
     ) -> RowContext:
+        """The context of one refresh; `running` names the running tasks (a handful, kept by
+        the bridge's tally: no walk over every task)."""
         use: Counter[str] = Counter()
-        running = 0
-        for record in summary.tasks.values():
-            if record.state is TaskState.RUNNING:
-                running += 1
-                pool = task_pool(record.info.name)
-                if pool is not None:
-                    use[pool] += 1
-        return cls(summary, now, stall_after, pools, task_pool, use, running, summary.jobs)
+        for name in running:
+            pool = task_pool(name)
+            if pool is not None:
+                use[pool] += 1
+        return cls(summary, now, stall_after, pools, task_pool, use)
+
+    @classmethod
+    def of_graph(
+        cls, graph: Graph, summary: RunSummary, *, now: float, running: Iterable[str]
+    ) -> RowContext:
+        """The context of one refresh of `graph`'s build: its pools and stall threshold."""
+        tasks = graph.tasks
+        return cls.build(
+            summary,
+            now=now,
+            stall_after=float(getattr(graph.spec, "stall_after", 60.0) or 60.0),
+            pools=dict(getattr(graph.spec, "pools", {}) or {}),
+            task_pool=lambda name: getattr(tasks.get(name), "pool", None),
+            running=running,
+        )
 
 
 def state_text(state: TaskState) -> Text:

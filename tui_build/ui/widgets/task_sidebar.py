@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -39,6 +41,7 @@ class TaskSidebar(Vertical):
     """
 
     _detail = Text()
+    _detail_key: tuple[str, ...] | None = None
 
     def compose(self) -> ComposeResult:
         yield TaskPanel(id="task-panel")
@@ -81,17 +84,25 @@ class TaskSidebar(Vertical):
             f"filter: {value}" if value else f"{len(panel.summary.tasks)} tasks · t: switch view"
         )
 
-    def show_detail(self, context: RowContext) -> None:
-        """Say in full what the selected row is (rows are cut to the panel's width)."""
+    def show_detail(self, context: RowContext, changed: Set[str] | None = None) -> None:
+        """Say in full what the selected row is (rows are cut to the panel's width).
+
+        With `changed` (the tasks a batch changed), a group row already shown is recounted
+        only when one of its members is among them: a group may hold thousands of tasks.
+        """
         panel = self.panel
         row = panel.row
         text = Text()
         if row is not None and row.task is None:
+            same = row.key == self._detail_key and changed is not None
+            if same and not any(panel.model.group_of(n) == row.group for n in changed or ()):
+                return
             members = panel.group_records(row.group or "")
             text = Text(f"group {row.group}: {len(members)} tasks  ", style="bold")
             text.append_text(counts_text(members))
         elif row is not None and row.task in panel.summary.tasks:
             text = summary_line(panel.summary.tasks[row.task], context)
+        self._detail_key = row.key if row is not None else None
         if text != self._detail:  # an update re-lays out the sidebar: only when it changed
             self._detail = text
             self.query_one("#task-detail", Static).update(text, layout=False)

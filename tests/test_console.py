@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import FakeRunner, make_engine, make_graph
 
-from tui_build.events import Heartbeat
+from tui_build.events import Heartbeat, TaskState, TaskStateChanged
 from tui_build.report.console import ConsoleReporter, use_color
 
 TWO = """
@@ -90,3 +90,32 @@ def test_heartbeat_names_long_running_tasks() -> None:
     now[0] = 31.0
     reporter(Heartbeat((("slow", 43.0), ("slower", 35.0)), 0.0))
     assert "still running: slow (43.0s), slower (35.0s)" in out.getvalue()
+
+
+async def test_a_task_that_prints_nothing_is_just_its_header(tmp_path: Path) -> None:
+    toml = '[tasks.quiet]\ncmd = ["fake"]\n[tasks.loud]\ncmd = ["fake", "out=hello"]\n'
+    text = await run_with_console(tmp_path, toml)
+    lines = text.splitlines()
+    quiet = next(i for i, line in enumerate(lines) if "✓ quiet" in line)
+    assert lines[quiet + 1] == "" or "──" in lines[quiet + 1]
+    loud = next(i for i, line in enumerate(lines) if "✓ loud" in line)
+    assert lines[loud + 1] == "hello"
+
+
+def test_a_finished_task_seen_without_its_start_still_shows_its_log(tmp_path: Path) -> None:
+    """Events replayed from a record may not include the start: the log is what counts."""
+    log = tmp_path / "t.log"
+    log.write_text("from the log\n")
+    out = io.StringIO()
+    reporter = ConsoleReporter(out)
+    reporter(
+        TaskStateChanged(
+            task="t",
+            state=TaskState.SUCCEEDED,
+            previous=TaskState.RUNNING,
+            time=0.0,
+            duration=1.0,
+            log_path=str(log),
+        )
+    )
+    assert "from the log" in out.getvalue()

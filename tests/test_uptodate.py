@@ -6,12 +6,13 @@ process; the store, the checker and the engine are the real ones.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import FakeRunner
+from conftest import FakeRunner, until
 
 from tui_build.engine import Engine
 from tui_build.events import TaskState
@@ -272,5 +273,35 @@ async def test_durations_become_weights(project: Path) -> None:
         assert set(weights) == {"gen", "use", "all"}
         assert all(w >= 0 for w in weights.values())
         assert set(session.store.durations()) == {"gen", "use"}
+    finally:
+        session.close()
+
+
+async def test_a_commit_records_the_tasks_still_running(project: Path) -> None:
+    """A task's start is not written on its own (its end usually replaces it before the next
+    commit), but every commit while it runs records it running: a kill -9 then leaves a row that
+    the next start marks interrupted."""
+    graph = graph_of(project, COPY)
+    session = open_session(graph, argv=[], typed_targets=())
+    runner = WritingRunner()
+    runner.gate("use")
+    engine = Engine(graph, runner, jobs=2, run_id=session.run_id, checker=session.checker)
+    session.attach(engine)
+    try:
+        run = asyncio.create_task(engine.run())
+        await until(lambda: "use" in runner.running)
+        session.flush()  # what the half-second timer does
+        reader = Store.open_existing(session.directory)
+        assert reader is not None
+        try:
+            rows = {r.task: r.state for r in reader.results(session.run_id)}
+            assert rows == {"gen": "succeeded", "use": "running"}
+            runner.release("use")
+            await run
+            session.flush()
+            rows = {r.task: r.state for r in reader.results(session.run_id)}
+            assert rows == {"gen": "succeeded", "use": "succeeded", "all": "succeeded"}
+        finally:
+            reader.close()
     finally:
         session.close()

@@ -337,7 +337,8 @@ def _shown(paths: Iterable[Path], root: Path) -> list[str]:
 def resolve_job(task: Task, root: Path, env: Mapping[str, str]) -> Job:
     """The :class:`Job` for `task`, its inputs and outputs globbed now.
 
-    `env` is the complete environment for the child; the task's own `env` goes on top.
+    `env` is the complete environment for the child; the task's own `env` goes on top (a task
+    without one shares `env` itself: nothing may change a job's environment).
     """
     spec = task.spec
     lists = {
@@ -346,8 +347,9 @@ def resolve_job(task: Task, root: Path, env: Mapping[str, str]) -> Job:
     }
     quote = shlex.quote if spec.shell else str
     values = {**task.params, **{k: " ".join(quote(p) for p in v) for k, v in lists.items()}}
-    child_env = dict(env)
-    child_env.update({k: placeholders.expand(v, values) for k, v in spec.env.items()})
+    child_env = env
+    if spec.env:
+        child_env = {**env, **{k: placeholders.expand(v, values) for k, v in spec.env.items()}}
     cwd = root if spec.cwd is None else root / placeholders.expand(spec.cwd, task.params)
     argv: tuple[str, ...] | None = None
     shell_command: str | None = None
@@ -355,8 +357,8 @@ def resolve_job(task: Task, root: Path, env: Mapping[str, str]) -> Job:
         shell_command = placeholders.expand(spec.cmd, values)
     elif spec.cmd is not None:
         argv = tuple(placeholders.expand_value(spec.cmd, values, lists))
-    args: Any = placeholders.expand_value(spec.args, values, lists)
-    kwargs: Any = placeholders.expand_value(spec.kwargs, values, lists)
+    args: Any = placeholders.expand_value(spec.args, values, lists) if spec.args else ()
+    kwargs: Any = placeholders.expand_value(spec.kwargs, values, lists) if spec.kwargs else {}
     return Job(
         task=task.name,
         cwd=cwd,

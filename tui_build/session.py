@@ -60,6 +60,13 @@ class BuildSession:
         self.directory = store.directory
         self._seq = 0
         self._timer = False
+        # Rows of tasks that started since the last commit. Most end before the next one, and
+        # their final row replaces this one (same key), so it is only written by a commit that
+        # finds the task still running.
+        self._starting_rows: dict[str, dict[str, Any]] = {}
+        # Durations are written together at each commit, so that the results queued between
+        # two commits form one run of the same statement (one executemany).
+        self._durations: dict[str, float] = {}
         self.cache_written = False
 
     @property
@@ -75,7 +82,18 @@ class BuildSession:
         engine.subscribe(self.on_event)
 
     def close(self) -> None:
+        self.flush()
         self.store.close()
+
+    def flush(self) -> None:
+        """Commit what is queued, with a row for each task still running."""
+        for row in self._starting_rows.values():
+            self.store.put_result(self.run_id, self._seq, row)
+        self._starting_rows.clear()
+        for task, seconds in self._durations.items():
+            self.store.put_duration(task, seconds)
+        self._durations.clear()
+        self.store.flush()
 
     # -- recording --------------------------------------------------------------------------
 
@@ -99,18 +117,18 @@ class BuildSession:
                     jobs=event.jobs,
                     tasks=len(event.tasks),
                 )
-            store.flush()
+            self.flush()
         elif isinstance(event, BuildFinished):
             store.finish_run(
                 self.run_id, end=event.time, outcome=event.outcome, counts=dict(event.counts)
             )
-            store.flush()
+            self.flush()
             if set(event.counts) <= {"succeeded", "up-to-date"}:
                 try:
                     self.cache_written = write_noop_cache(self)
                 except Exception as exc:  # the cache is an optimisation; never fail a build
                     _warn(f"cannot write the no-op cache: {exc}")
-            store.flush()
+            self.flush()
 
     def _task(self, event: TaskStateChanged) -> None:
         state = event.state
@@ -118,19 +136,16 @@ class BuildSession:
             # Emitted before the engine schedules the task's process: the journal line is
             # written before anything of the task runs.
             self.checker.starting(self.graph.tasks[event.task])
-            self.store.put_result(
-                self.run_id,
-                self._seq,
-                {
-                    "task": event.task,
-                    "state": str(state),
-                    "start": event.time,
-                    "log_path": event.log_path,
-                },
-            )
+            self._starting_rows[event.task] = {
+                "task": event.task,
+                "state": str(state),
+                "start": event.time,
+                "log_path": event.log_path,
+            }
             return
         if not state.finished:
             return
+        self._starting_rows.pop(event.task, None)
         self._seq += 1
         failure = event.failure
         start = event.time - event.duration if event.duration is not None else event.time
@@ -152,7 +167,7 @@ class BuildSession:
             },
         )
         if state is TaskState.SUCCEEDED and event.duration and event.previous is TaskState.RUNNING:
-            self.store.put_duration(event.task, event.duration)
+            self._durations[event.task] = event.duration
         elif state is TaskState.FAILED:
             self.checker.mark(event.task, "failed")
         elif state is TaskState.CANCELLED and event.previous is TaskState.RUNNING:
@@ -172,7 +187,7 @@ class BuildSession:
 
         def flush() -> None:
             self._timer = False
-            self.store.flush()
+            self.flush()
 
         loop.call_later(FLUSH_EVERY, flush)
 

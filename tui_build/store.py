@@ -17,7 +17,10 @@ order. Three promises hold whatever happens to the process:
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import json
+import operator
 import os
 import shutil
 import sqlite3
@@ -187,8 +190,9 @@ class Store:
         pending, self._pending = self._pending, []
         try:
             with _transaction(self.conn):
-                for sql, params in pending:
-                    self.conn.execute(sql, params)
+                # Runs of the same statement go through one executemany (in queue order).
+                for sql, group in itertools.groupby(pending, key=operator.itemgetter(0)):
+                    self.conn.executemany(sql, [params for _, params in group])
         except sqlite3.Error as exc:
             self.broken = True
             _warn(f"cannot write {self.directory / DB_NAME} ({exc}); this run is not recorded")
@@ -333,12 +337,7 @@ class Store:
 
     def put_result(self, run_id: str, seq: int, record: dict[str, Any]) -> None:
         """Insert or replace the task's row of this run; `record` maps result columns."""
-        columns = ["run", "seq", *record]
-        self.queue(
-            f"INSERT OR REPLACE INTO results ({', '.join(columns)})"
-            f" VALUES ({', '.join('?' * len(columns))})",
-            (run_id, seq, *record.values()),
-        )
+        self.queue(_result_sql(tuple(record)), (run_id, seq, *record.values()))
 
     def fingerprints(self) -> dict[str, FingerprintRecord]:
         rows = self.conn.execute("SELECT task, status, command, inputs, outputs FROM fingerprints")
@@ -407,6 +406,16 @@ class Store:
             for entry in logs_root.iterdir():
                 if entry.is_dir() and entry.name not in kept:
                     shutil.rmtree(entry, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _result_sql(columns: tuple[str, ...]) -> str:
+    """The statement for a result row with these columns (made once: a build has two kinds)."""
+    names = ("run", "seq", *columns)
+    return (
+        f"INSERT OR REPLACE INTO results ({', '.join(names)})"
+        f" VALUES ({', '.join('?' * len(names))})"
+    )
 
 
 @contextlib.contextmanager

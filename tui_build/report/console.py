@@ -84,6 +84,8 @@ class ConsoleReporter:
         self._clock = clock
         self._last_heartbeat = clock()
         self._partial: dict[str, str] = {}
+        self._quiet: set[str] = set()
+        """Tasks seen starting that printed nothing since: their log is not even opened."""
         self._width = min(shutil.get_terminal_size((100, 24)).columns, 120)
 
     # -- styling ----------------------------------------------------------------------------
@@ -105,14 +107,18 @@ class ConsoleReporter:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TaskOutput):
+            self._quiet.discard(event.task)
             if self.mode == "stream":
                 self._stream(event.task, event.text)
         elif isinstance(event, TaskStateChanged):
-            if event.state in _SHOWN:
+            if event.state is TaskState.RUNNING:
+                self._quiet.add(event.task)
+            elif event.state in _SHOWN:
                 if self.mode == "stream":
                     self._stream_end(event)
                 else:
                     self._block(event)
+                self._quiet.discard(event.task)
         elif isinstance(event, Heartbeat):
             now = self._clock()
             if now - self._last_heartbeat >= self.heartbeat_every:
@@ -144,7 +150,7 @@ class ConsoleReporter:
     def _block(self, event: TaskStateChanged) -> None:
         self.begin_block(event)
         self.begin_output(event)
-        if event.log_path:
+        if event.log_path and event.task not in self._quiet:
             self._copy_log(event.log_path)
         self.end_output(event)
         self.end_block(event)

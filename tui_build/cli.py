@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .graph import Graph
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-SUBCOMMANDS = ("list", "graph", "history", "log")
+SUBCOMMANDS = ("list", "graph", "history", "log", "show")
 
 
 class UsageError(Exception):
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tuibuild",
         description="Run the task graph of build.toml, live in the terminal "
         "(headless with --no-tui).",
-        epilog="Other commands: tuibuild list | graph | history [RUN] | log TASK. "
+        epilog="Other commands: tuibuild list | graph | history [RUN] | show [RUN] | log TASK. "
         "Exit codes: 0 succeeded, 1 a task failed or was cancelled, 2 usage or build-file error, "
         "130 interrupted.",
     )
@@ -179,7 +179,7 @@ def _subcommand(name: str, argv: list[str]) -> int:
 
         sys.stdout.write(export_graph(graph, args.format, _last_run_states(graph)))
         return EXIT_OK
-    if name in ("history", "log"):
+    if name in ("history", "log", "show"):
         return _history_command(name, argv)
     raise UsageError(f"'tuibuild {name}' is not available yet")
 
@@ -192,6 +192,14 @@ def _history_command(name: str, argv: list[str]) -> int:
     if name == "history":
         parser = _Parser(prog="tuibuild history", description="Recent runs, or one run's tasks.")
         history.add_history_arguments(parser)
+    elif name == "show":
+        parser = _Parser(
+            prog="tuibuild show",
+            description="Open a past run in the dashboard, read-only: its tree, states and "
+            "outputs (default: the last run). Without a terminal, print its tasks.",
+        )
+        history.add_history_arguments(parser)
+        parser.add_argument("--no-tui", action="store_true", help="print the run's tasks")
     else:
         parser = _Parser(prog="tuibuild log", description="Print a task's full output.")
         history.add_log_arguments(parser)
@@ -202,6 +210,9 @@ def _history_command(name: str, argv: list[str]) -> int:
     try:
         if name == "history":
             return history.print_history(build_file, args.run, args.limit)
+        if name == "show":
+            interactive = not args.no_tui and sys.stdout.isatty() and sys.stdin.isatty()
+            return history.show_run(build_file, args.run or "last", interactive)
         return history.print_log(build_file, args.task, args.run)
     except StoreError as exc:
         raise UsageError(str(exc)) from None

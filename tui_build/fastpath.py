@@ -35,7 +35,7 @@ _VALUE_OPTIONS = {
     "--output": "output",
 }
 _FLAGS = {"-k", "--keep-going", "--no-tui", "--exit-on-finish"}
-_SUBCOMMANDS = {"list", "graph", "history", "log"}
+_SUBCOMMANDS = {"list", "graph", "history", "log", "show"}
 # No `typing` import (5 ms): the annotations below are strings, checked by mypy only.
 
 

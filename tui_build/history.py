@@ -230,3 +230,38 @@ def failed_targets(graph: Graph, build_file: Path) -> tuple[str, list[str]]:
 
 def build_file_of(args: argparse.Namespace) -> Path:
     return Path(os.path.abspath(args.file))
+
+
+def show_run(build_file: Path, ref: str, interactive: bool) -> int:
+    """`tuibuild show [RUN]`: a past run in the dashboard, read-only; on a pipe, its table.
+
+    The build file gives the tree its groups and dependencies; when it no longer parses, the
+    run is still shown (a warning says why the tree is flat). Raises StoreError.
+    """
+    if not interactive:
+        return print_history(build_file, ref, 20)
+    run, results = load_run(build_file, ref)
+    if not results and ref == "last":  # a no-op run: show the last one that ran something
+        store = open_store(build_file)
+        try:
+            for earlier in store.runs(50):
+                results = store.results(earlier.id)
+                if results:
+                    run = earlier
+                    break
+        finally:
+            store.close()
+    if not results:
+        return print_history(build_file, run.id, 20)  # nothing to show but the explanation
+    from .spec import BuildFileError, load_spec
+
+    graph: Graph | None = None
+    try:
+        from .graph import build_graph
+
+        graph = build_graph(load_spec(build_file))
+    except (BuildFileError, OSError) as exc:
+        print(f"tuibuild: warning: tasks shown without their dependencies: {exc}", file=sys.stderr)
+    from .ui.launch import show_past_run
+
+    return show_past_run(run, results, graph, str(build_file))

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Set
 from typing import TYPE_CHECKING
 
-from .bridge import Batch, Bridge
+from .bridge import Batch, Bridge, EventFeed
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -80,8 +80,8 @@ class TuiBuildApp(App[None]):
 
     def __init__(
         self,
-        graph: Graph,
-        bridge: Bridge,
+        graph: Graph | None,
+        bridge: EventFeed,
         *,
         exit_on_finish: bool = False,
         clock: Callable[[], float] = time.time,
@@ -134,6 +134,7 @@ class TuiBuildApp(App[None]):
         return self.outputs.main
 
     def on_mount(self) -> None:
+        self._main.query_one(BuildHeader).past_run = self.bridge.past
         self._main.query_one(TaskSidebar).update_title()
         self.panel.focus()
         if self._start and not self.bridge.threaded:
@@ -208,7 +209,7 @@ class TuiBuildApp(App[None]):
         if self.exit_on_finish:
             self.exit()
             return
-        if not self._announced_end:
+        if not self._announced_end and not self.bridge.read_only:
             self._announced_end = True
             failed = len(self.summary.failures)
             if failed:
@@ -218,6 +219,15 @@ class TuiBuildApp(App[None]):
                 )
 
     def row_context(self, now: float | None = None) -> RowContext:
+        if self.graph is None:  # a past run whose build file no longer parses
+            return RowContext.build(
+                self.summary,
+                now=self.clock() if now is None else now,
+                stall_after=60.0,
+                pools={},
+                task_pool=lambda name: None,
+                running=self.bridge.tally.running,
+            )
         return RowContext.of_graph(
             self.graph,
             self.summary,
@@ -260,9 +270,20 @@ class TuiBuildApp(App[None]):
     def submit(self, command: Command) -> None:
         self.bridge.submit(command)
 
+    def _read_only(self) -> bool:
+        """True (and the user told why) when this is a past run: nothing to cancel or re-run."""
+        if not self.bridge.read_only:
+            return False
+        self.notify(
+            "This run is from the history: read-only. "
+            "`tuibuild --failed` re-runs the last run's failures.",
+            severity="warning",
+        )
+        return True
+
     def action_cancel(self) -> None:
         names, label = self._selection()
-        if not names:
+        if not names or self._read_only() or self.graph is None:
             return
         subtree = {m for n in names for m in self.graph.subtree(n)}
         running = [n for n in subtree if self._state(n) is TaskState.RUNNING]
@@ -283,12 +304,14 @@ class TuiBuildApp(App[None]):
 
     def action_rerun(self, force: bool = False) -> None:
         names, label = self._selection()
-        if not names:
+        if not names or self._read_only():
             return
         self.submit(Rerun(tuple(names), force=force))
         self.notify(f"{'Force re-running' if force else 'Re-running'} {label}")
 
     def action_rerun_failed(self) -> None:
+        if self._read_only():
+            return
         bad = [r for r in self.summary.tasks.values() if r.state.bad]
         if not bad:
             self.notify("Nothing failed, was cancelled or blocked", severity="warning")
@@ -297,6 +320,8 @@ class TuiBuildApp(App[None]):
         self.notify(f"Re-running {len(bad)} failed, cancelled or blocked tasks")
 
     def action_cancel_all(self) -> None:
+        if self._read_only():
+            return
         if not self.bridge.running:
             self.notify("Nothing is running", severity="warning")
             return
@@ -333,7 +358,7 @@ class TuiBuildApp(App[None]):
         task: str = getattr(message, "task")  # noqa: B009 - the screen's message, imported lazily
         self.panel.select_task(task)
         self._show_row_output(self.panel.row)
-        if getattr(message, "rerun"):  # noqa: B009
+        if getattr(message, "rerun") and not self._read_only():  # noqa: B009
             self.submit(Rerun((task,)))
             self.notify(f"Re-running {task}")
             self.panel.focus()
@@ -383,8 +408,8 @@ class TuiBuildApp(App[None]):
 
 
 def make_app(
-    graph: Graph,
-    bridge_or_engine: Bridge | Engine,
+    graph: Graph | None,
+    bridge_or_engine: EventFeed | Engine,
     *,
     exit_on_finish: bool = False,
     clock: Callable[[], float] = time.time,
@@ -392,8 +417,9 @@ def make_app(
     start: bool = True,
 ) -> TuiBuildApp:
     """Build the dashboard for `graph`. An engine is wrapped in an inline (same-loop) bridge,
-    started when the app mounts; a bridge is used as it is (start it yourself if threaded)."""
-    if isinstance(bridge_or_engine, Bridge):
+    started when the app mounts; a feed (a bridge, a past run) is used as it is (start it
+    yourself if threaded). `graph` is None for a past run whose build file does not parse."""
+    if isinstance(bridge_or_engine, EventFeed):
         bridge = bridge_or_engine
     else:
         bridge = Bridge(bridge_or_engine, threaded=False)

@@ -1,4 +1,4 @@
-"""The one adapter between the engine and the dashboard.
+"""The one adapter between the engine and the dashboard (:class:`Bridge`, an :class:`EventFeed`).
 
 The engine runs on an asyncio loop of its own, in a background thread, so the UI loop stays
 responsive however fast tasks print. The engine's events land in a queue; the app drains it on
@@ -108,17 +108,19 @@ def recorded_durations(engine: Engine) -> dict[str, float]:
     return {name: seconds for name, seconds in known.items() if name in tasks}
 
 
-class Bridge:
-    """Runs an :class:`Engine` for the dashboard and folds its events into batches.
+class EventFeed:
+    """Events from somewhere, queued as they come and folded into batches for the app.
 
-    Args:
-        engine: The engine to run (not yet started).
-        threaded: Run the engine on a loop of its own in a background thread (the dashboard),
-            or on the caller's running loop (tests).
+    The live build's feed is :class:`Bridge`; a recorded run's is :class:`~.past.PastRun`. Both
+    queue from their own thread (:meth:`inject`) and the app drains on its timer.
     """
 
-    def __init__(self, engine: Engine, *, threaded: bool = True) -> None:
-        self.engine = engine
+    read_only = False
+    """True when commands (cancel, re-run) have nothing to act on: a past run."""
+    past: str | None = None
+    """What a past run is ("run ID of DATE, from the history"), for the header."""
+
+    def __init__(self, *, threaded: bool) -> None:
         self.threaded = threaded
         self.summary = RunSummary()
         """The UI's own fold of the events it has drained (never the engine's object)."""
@@ -128,14 +130,107 @@ class Bridge:
         self._queue: deque[Event | _OutputRun] = deque()
         self._lock = threading.Lock()
         self._runs: dict[str, _OutputRun] = {}  # the runs in the queue still taking output
+        self.error: BaseException | None = None
+        self.durations: dict[str, float] = {}
+        """Seconds each task took the last time it succeeded (the store's), for the ETA."""
+
+    def start(self) -> None:
+        """Start producing events."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Stop producing events (and whatever produces them)."""
+        raise NotImplementedError
+
+    def submit(self, command: Command) -> None:
+        """Send a command (cancel, re-run, ...) to what runs the build."""
+        raise NotImplementedError
+
+    def inject(self, event: Event) -> None:
+        """Queue an event as if the engine had sent it (synthetic states for tests and demos)."""
+        self._on_event(event)
+
+    def _on_event(self, event: Event) -> None:
+        """The engine's subscriber (on the engine's thread): queue, collapsing output."""
+        with self._lock:
+            if isinstance(event, TaskOutput):
+                run = self._runs.get(event.task)
+                if run is None:
+                    run = self._runs[event.task] = _OutputRun(event.task)
+                    self._queue.append(run)
+                run.add(event.text, event.time)
+                return
+            if isinstance(event, TaskStateChanged):
+                self._runs.pop(event.task, None)  # later output comes after this change
+            self._queue.append(event)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def drain(self) -> Batch:
+        """Fold every queued event into :attr:`summary` and return what changed."""
+        with self._lock:
+            queue, self._queue = self._queue, deque()
+            self._runs.clear()
+        batch = Batch()
+        apply = self.summary.apply
+        tasks = self.summary.tasks
+        tally = self.tally
+        for event in queue:
+            batch.events += 1
+            if isinstance(event, _OutputRun):
+                apply(TaskOutput(event.task, Stream.STDOUT, "", event.time))
+                chunks = batch.output.setdefault(event.task, [])
+                if event.skipped:
+                    chunks.append(event.skipped)
+                chunks.extend(event.parts)
+                continue
+            record = tasks.get(getattr(event, "task", ""))
+            before = record.state if record is not None else None
+            apply(event)
+            if isinstance(event, TaskStateChanged):
+                if before is not None:
+                    tally.move(event.task, before, event.state)
+                batch.changed.add(event.task)
+                if event.state is TaskState.RUNNING:
+                    batch.attempts.append((event.task, event.log_path))
+                    # Output from a previous attempt queued before this start belongs to it.
+                    batch.output.pop(event.task, None)
+            elif isinstance(event, BuildStarted):
+                for info in event.tasks:
+                    tally.add(info.name, tasks[info.name].state)
+                batch.started = True
+            elif isinstance(event, BuildFinished):
+                batch.finished = True
+            else:  # ResourceSample, Heartbeat
+                task = getattr(event, "task", None)
+                if task is not None:
+                    batch.changed.add(task)
+        return batch
+
+    @property
+    def running(self) -> bool:
+        """True while some task of the UI's view runs or waits to run."""
+        return self.tally.unfinished > 0
+
+
+class Bridge(EventFeed):
+    """Runs an :class:`Engine` for the dashboard and folds its events into batches.
+
+    Args:
+        engine: The engine to run (not yet started).
+        threaded: Run the engine on a loop of its own in a background thread (the dashboard),
+            or on the caller's running loop (tests).
+    """
+
+    def __init__(self, engine: Engine, *, threaded: bool = True) -> None:
+        super().__init__(threaded=threaded)
+        self.engine = engine
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
         self._run_task: asyncio.Task[Any] | None = None
         self._ready = threading.Event()
-        self.error: BaseException | None = None
         self.durations = recorded_durations(engine)
-        """Seconds each task took the last time it succeeded (the store's), for the ETA."""
         engine.subscribe(self._on_event)
 
     # -- life --------------------------------------------------------------------------------
@@ -199,7 +294,7 @@ class Bridge:
     # -- commands ----------------------------------------------------------------------------
 
     def submit(self, command: Command) -> None:
-        """Send a command (cancel, re-run, ...) to the engine on its own loop."""
+        """Send a command to the engine on its own loop."""
         self.call(self.engine.submit, command)
 
     def call(self, function: Callable[..., object], *args: object) -> None:
@@ -212,78 +307,12 @@ class Bridge:
         else:
             loop.call_soon(function, *args)
 
-    def inject(self, event: Event) -> None:
-        """Queue an event as if the engine had sent it (synthetic states for tests and demos)."""
-        self._on_event(event)
-
-    def _on_event(self, event: Event) -> None:
-        """The engine's subscriber (on the engine's thread): queue, collapsing output."""
-        with self._lock:
-            if isinstance(event, TaskOutput):
-                run = self._runs.get(event.task)
-                if run is None:
-                    run = self._runs[event.task] = _OutputRun(event.task)
-                    self._queue.append(run)
-                run.add(event.text, event.time)
-                return
-            if isinstance(event, TaskStateChanged):
-                self._runs.pop(event.task, None)  # later output comes after this change
-            self._queue.append(event)
-
-    # -- events ------------------------------------------------------------------------------
-
-    def drain(self) -> Batch:
-        """Fold every queued event into :attr:`summary` and return what changed."""
-        with self._lock:
-            queue, self._queue = self._queue, deque()
-            self._runs.clear()
-        batch = Batch()
-        apply = self.summary.apply
-        tasks = self.summary.tasks
-        tally = self.tally
-        for event in queue:
-            batch.events += 1
-            if isinstance(event, _OutputRun):
-                apply(TaskOutput(event.task, Stream.STDOUT, "", event.time))
-                chunks = batch.output.setdefault(event.task, [])
-                if event.skipped:
-                    chunks.append(event.skipped)
-                chunks.extend(event.parts)
-                continue
-            record = tasks.get(getattr(event, "task", ""))
-            before = record.state if record is not None else None
-            apply(event)
-            if isinstance(event, TaskStateChanged):
-                if before is not None:
-                    tally.move(event.task, before, event.state)
-                batch.changed.add(event.task)
-                if event.state is TaskState.RUNNING:
-                    batch.attempts.append((event.task, event.log_path))
-                    # Output from a previous attempt queued before this start belongs to it.
-                    batch.output.pop(event.task, None)
-            elif isinstance(event, BuildStarted):
-                for info in event.tasks:
-                    tally.add(info.name, tasks[info.name].state)
-                batch.started = True
-            elif isinstance(event, BuildFinished):
-                batch.finished = True
-            else:  # ResourceSample, Heartbeat
-                task = getattr(event, "task", None)
-                if task is not None:
-                    batch.changed.add(task)
-        return batch
-
     # -- questions ---------------------------------------------------------------------------
 
     @property
     def alive(self) -> bool:
         """True while the engine's thread still runs (after :meth:`stop`: it did not stop)."""
         return self._thread is not None and self._thread.is_alive()
-
-    @property
-    def running(self) -> bool:
-        """True while some task of the UI's view runs or waits to run."""
-        return self.tally.unfinished > 0
 
     def final_summary(self) -> RunSummary:
         """The engine's own summary, to print once the engine thread has stopped."""

@@ -22,6 +22,7 @@ from .bridge import Bridge
 if TYPE_CHECKING:
     from ..events import RunSummary
     from ..graph import Graph
+    from ..store_schema import ResultRecord, RunRecord
 
 
 def available() -> bool:
@@ -84,3 +85,26 @@ def run_dashboard(graph: Graph, args: argparse.Namespace, jobs: int) -> int:
     if bridge.error is not None:
         print(f"tuibuild: internal error: {bridge.error!r}", file=sys.stderr)
     return exit_code(summary.outcome or "failed")
+
+
+def show_past_run(
+    run: RunRecord, results: list[ResultRecord], graph: Graph | None, build_file: str
+) -> int:
+    """Open a recorded run in the dashboard, read-only (`tuibuild show`); exit code 0.
+
+    `graph` is the build file's as it is now (None when it does not parse): it gives the tree
+    its dependencies and the rows their pools.
+    """
+    from .past import PastRun
+
+    feed = PastRun(run, results, graph.tasks if graph is not None else {}, build_file)
+    feed.start()
+    try:
+        from .app import make_app
+
+        make_app(graph, feed, system_stats=False).run()
+    finally:
+        feed.stop()
+    if feed.error is not None:
+        print(f"tuibuild: could not read all of run {run.id}: {feed.error}", file=sys.stderr)
+    return 0

@@ -26,8 +26,10 @@ def progress_bar(done: int, total: int, width: int = 20) -> Text:
     return bar
 
 
-def outcome_text(summary: RunSummary, counts: Mapping[TaskState, int]) -> Text:
-    """How the build ended, and what to do about it."""
+def outcome_text(
+    summary: RunSummary, counts: Mapping[TaskState, int], *, hints: bool = True
+) -> Text:
+    """How the build ended, and (`hints`) what to do about it."""
     if summary.succeeded:
         return Text(f"✓ succeeded in {format_duration(summary.elapsed)}", style="bold green")
     bad = [
@@ -37,7 +39,9 @@ def outcome_text(summary: RunSummary, counts: Mapping[TaskState, int]) -> Text:
     ]
     word = summary.outcome or "stopped"
     hint = (
-        " — press r on a failure to re-run, F to re-run all, f for details"
+        ""
+        if not hints
+        else " — press r on a failure to re-run, F to re-run all, f for details"
         if counts[TaskState.FAILED]
         else " — press r to re-run"
     )
@@ -69,6 +73,8 @@ class BuildHeader(Widget):
         self.memory: tuple[int, int] | None = None
         """(used, total) bytes."""
         self.message: Text | None = None
+        self.past_run: str | None = None
+        """Set for a run from the history (`tuibuild show`): said first, and no hints to act."""
 
     def update_build(self, summary: RunSummary, tally: Tally, now: float) -> None:
         """Show the build as of `now`; `tally` holds its counts (no walk over every task)."""
@@ -90,6 +96,11 @@ class BuildHeader(Widget):
         summary = self.summary
         if self.message is not None:
             return self.message
+        if self.past_run is not None:
+            text = Text(f"◷ {self.past_run} (read-only)  ", style="bold")
+            if summary.outcome is not None:
+                text.append_text(outcome_text(summary, self.tally.counts, hints=False))
+            return text
         if summary.outcome is not None and not self.tally.unfinished:
             return outcome_text(summary, self.tally.counts)
         running = self.tally.running

@@ -18,7 +18,7 @@ import tui_build
 from tui_build.events import Failure, FailureKind, Stream
 from tui_build.runners import CommandRunner, LocalRunner, PythonRunner
 from tui_build.runners.base import Job, Outcome
-from tui_build.runners.procs import become_subreaper
+from tui_build.runners.procs import become_subreaper, new_token
 
 PY = sys.executable
 
@@ -537,3 +537,18 @@ async def test_workers_die_with_their_parent(tmp_path: Path) -> None:
     for pid in pids:  # orphans were re-parented to this (subreaper) process
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
+
+
+def test_task_tokens_are_unique_here_and_in_a_forked_child() -> None:
+    mine = {new_token() for _ in range(1000)}
+    assert len(mine) == 1000
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(w, " ".join(new_token() for _ in range(1000)).encode())
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        theirs = set(f.read().decode().split())
+    os.waitpid(pid, 0)
+    assert len(theirs) == 1000 and not theirs & mine

@@ -305,3 +305,29 @@ async def test_a_commit_records_the_tasks_still_running(project: Path) -> None:
             reader.close()
     finally:
         session.close()
+
+
+async def test_the_journal_notes_every_start_that_a_kill_could_turn_into_a_lie(
+    project: Path,
+) -> None:
+    """A start is journaled when a success is on record for the task (a kill -9 mid-run must
+    void it), even once the task always runs; a task that always ran and never had one has
+    nothing a kill could void."""
+    await build(project, COPY)  # gen and use succeed with fingerprints
+    toml = COPY.replace('outputs = ["gen.txt"]', 'outputs = ["gen.txt"]\nalways = true')
+    toml += '[tasks.plain]\ncmd = ["fake"]\n'
+    graph = graph_of(project, toml)
+    session = open_session(graph, argv=[], typed_targets=())
+    runner = WritingRunner()
+    runner.gate("gen", "plain")
+    engine = Engine(graph, runner, jobs=2, run_id=session.run_id, checker=session.checker)
+    session.attach(engine)
+    journal = session.directory / "journal"
+    try:
+        run = asyncio.create_task(engine.run())
+        await until(lambda: {"gen", "plain"} <= runner.running)
+        assert journal.read_text().splitlines() == ["S\tgen"]
+        runner.release("gen", "plain")
+        await run
+    finally:
+        session.close()

@@ -122,6 +122,7 @@ class Engine:
         self._subscribers: list[Subscriber] = []
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[str] | None = None
+        self._event_loop: asyncio.AbstractEventLoop  # set by _loop(), before any task starts
         self._build_started: float | None = None
         self._resumed = False
         self.summary = RunSummary()
@@ -174,6 +175,7 @@ class Engine:
             self._loop_task = asyncio.get_running_loop().create_task(self._loop())
 
     async def _loop(self) -> str:
+        self._event_loop = asyncio.get_running_loop()  # once: each call is a getpid() syscall
         self.log_dir.mkdir(parents=True, exist_ok=True)
         now = self._clock()
         if self._build_started is None:
@@ -395,9 +397,7 @@ class Engine:
         # RUNNING is announced here, not in _execute, so that a cancel arriving before the
         # coroutine's first step still finds the task running and is honoured by _execute.
         self._set(name, TaskState.RUNNING, log_path=str(log_path))
-        self._running[name] = asyncio.get_running_loop().create_task(
-            self._execute(task, job, log_path)
-        )
+        self._running[name] = self._event_loop.create_task(self._execute(task, job, log_path))
 
     async def _execute(self, task: Task, job: Job, log_path: Path) -> None:
         name = task.name

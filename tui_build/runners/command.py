@@ -76,9 +76,12 @@ class OutputPipes:
             for fd in self.writers:
                 os.close(fd)
 
-    def watch(self, on_eof: Callable[[], None] | None = None) -> None:
-        """Start reading on the running loop; `on_eof()` is called once both pipes are at EOF."""
-        watcher = self._watcher = fd_watcher()
+    def watch(
+        self, on_eof: Callable[[], None] | None = None, watcher: Watcher | None = None
+    ) -> None:
+        """Start reading (through `watcher`, by default the running loop's); `on_eof()` is
+        called once both pipes are at EOF."""
+        watcher = self._watcher = watcher or fd_watcher()
         self._on_eof = on_eof
         for fd, stream in self._open.items():
             os.set_blocking(fd, False)
@@ -204,6 +207,8 @@ class CommandRunner:
         if not argv:
             return Outcome(Failure(FailureKind.START, "empty command"))
         token = new_token()
+        loop = asyncio.get_running_loop()  # once: each call is a getpid() system call
+        watcher = fd_watcher(loop)
         pipes = OutputPipes(sink)
         try:
             try:
@@ -213,6 +218,7 @@ class CommandRunner:
                     env=with_token(job.env, token),
                     stdout=pipes.writers[0],
                     stderr=pipes.writers[1],
+                    watcher=watcher,
                 )
             except OSError as exc:
                 return Outcome(start_failure(exc, argv[0], job.cwd))
@@ -220,7 +226,8 @@ class CommandRunner:
                 return Outcome(Failure(FailureKind.START, f"cannot start {argv[0]}: {exc}"))
             finally:
                 pipes.close_writers()
-            return sink_failure(pipes, await self._follow(proc, job, sink, pipes, token))
+            outcome = await self._follow(proc, job, sink, pipes, token, loop, watcher)
+            return sink_failure(pipes, outcome)
         finally:
             pipes.close()
 
@@ -231,6 +238,8 @@ class CommandRunner:
         sink: OutputSink,
         pipes: OutputPipes,
         token: str,
+        loop: asyncio.AbstractEventLoop,
+        watcher: Watcher,
     ) -> Outcome:
         """Wait for the child's exit and its output's end (at most :attr:`drain_timeout` after
         the exit: something it left running may hold the pipes), or for the timeout.
@@ -238,7 +247,6 @@ class CommandRunner:
         Callbacks on the loop settle one future: no task, no timer and no waiter per step, which
         for a `true` would cost more than the command itself.
         """
-        loop = asyncio.get_running_loop()
         settled: asyncio.Future[bool] = loop.create_future()  # True: it timed out
         timers: list[asyncio.TimerHandle] = []
 
@@ -261,8 +269,8 @@ class CommandRunner:
         sampling: Sampling | None = None
         try:
             sink.started(proc.pid)
-            pipes.watch(output_ended)
-            sampling = Sampling(proc.pid, sink.sample, self.sample_interval)
+            pipes.watch(output_ended, watcher)
+            sampling = Sampling(proc.pid, sink.sample, self.sample_interval, loop)
             if job.timeout is not None:
                 timers.append(loop.call_later(job.timeout, settle, True))
             proc.on_exit(exited)

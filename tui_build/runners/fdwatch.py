@@ -96,9 +96,11 @@ _watchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watcher] = (
 )
 
 
-def fd_watcher() -> Watcher:
-    """The watcher of the running loop (made at first use, closed when the loop is collected)."""
-    loop = asyncio.get_running_loop()
+def fd_watcher(loop: asyncio.AbstractEventLoop | None = None) -> Watcher:
+    """The watcher of `loop`, by default the running one (made at first use, closed when the
+    loop is collected)."""
+    if loop is None:
+        loop = asyncio.get_running_loop()
     watcher = _watchers.get(loop)
     if watcher is None:
         if hasattr(select, "epoll"):

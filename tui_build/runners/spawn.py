@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from .fdwatch import fd_watcher
+from .fdwatch import Watcher, fd_watcher
 
 _PIDFD = sys.platform.startswith("linux") and hasattr(os, "pidfd_open")
 # Python ignores SIGPIPE (and SIGXFSZ); an ignored signal stays ignored across exec, which would
@@ -75,17 +75,18 @@ class Child:
 class _PidfdChild(Child):
     """Exit noticed through a pidfd on the running loop, then reaped with ``waitpid``."""
 
-    def __init__(self, pid: int, popen: subprocess.Popen[bytes] | None = None) -> None:
+    def __init__(
+        self, pid: int, popen: subprocess.Popen[bytes] | None, watcher: Watcher | None
+    ) -> None:
         super().__init__(pid)
         self._popen = popen
-        self._loop = asyncio.get_running_loop()
-        self._watcher = fd_watcher()
+        self._watcher = watcher or fd_watcher()
         try:
             self._pidfd: int | None = os.pidfd_open(pid)
         except OSError:
             # Cannot happen for our own unreaped child short of fd exhaustion; poll instead.
             self._pidfd = None
-            self._loop.call_soon(self._poll_later)
+            asyncio.get_running_loop().call_soon(self._poll_later)
             return
         self._watcher.add(self._pidfd, self._readable)
 
@@ -110,7 +111,7 @@ class _PidfdChild(Child):
 
     def _poll_later(self) -> None:
         if not self._reap():
-            self._loop.call_later(0.01, self._poll_later)
+            asyncio.get_running_loop().call_later(0.01, self._poll_later)
 
 
 class _AsyncioChild(Child):
@@ -125,9 +126,16 @@ class _AsyncioChild(Child):
 
 
 async def spawn(
-    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], stdout: int, stderr: int
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdout: int,
+    stderr: int,
+    watcher: Watcher | None = None,
 ) -> Child:
-    """Start `argv` in a new session with stdin from /dev/null and the given output fds.
+    """Start `argv` in a new session with stdin from /dev/null and the given output fds; its
+    exit is watched by `watcher` (by default the running loop's).
 
     Raises what :func:`subprocess.Popen` raises: :class:`OSError` (with `filename`) when the
     program or the working directory cannot be used, :class:`ValueError` for a NUL byte.
@@ -157,7 +165,7 @@ async def spawn(
             setsid=True,
             setsigdef=_RESET_SIGNALS,
         )
-        return _PidfdChild(pid)
+        return _PidfdChild(pid, None, watcher)
     popen = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -167,7 +175,7 @@ async def spawn(
         env=env,
         start_new_session=True,
     )
-    return _PidfdChild(popen.pid, popen)
+    return _PidfdChild(popen.pid, popen, watcher)
 
 
 def _spawnable(program: str, cwd: Path, env: Mapping[str, str]) -> bool:

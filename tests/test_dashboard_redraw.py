@@ -19,7 +19,14 @@ from textual.geometry import Region
 from textual.widget import Widget
 
 from tui_build.engine import Engine
-from tui_build.events import BuildStarted, TaskInfo, TaskState, TaskStateChanged
+from tui_build.events import (
+    BuildStarted,
+    Stream,
+    TaskInfo,
+    TaskOutput,
+    TaskState,
+    TaskStateChanged,
+)
 from tui_build.ui.app import TuiBuildApp
 from tui_build.ui.bridge import Bridge
 
@@ -192,3 +199,23 @@ def test_the_tally_agrees_with_the_summary_through_any_transitions(tmp_path: Pat
             running = [r.info.name for r in summary.tasks.values() if r.state is TaskState.RUNNING]
             assert tally.running == running
             assert bridge.running == any(not r.state.finished for r in summary.tasks.values())
+
+
+async def test_a_growing_open_line_is_redrawn_in_place(tmp_path: Path) -> None:
+    runner = FakeRunner()
+    runner.gate("a1", "a2")
+    app, engine = build(tmp_path, runner, WAITS)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait(pilot, lambda: "▶ a1" in (drawn_row(app, "a1") or ""))
+        app.panel.select_task("a1")
+
+        def shown() -> str:
+            return "\n".join(drawn(app.output))
+
+        # A progress line without its newline yet: it grows, the pane's row count does not.
+        app.bridge.inject(TaskOutput("a1", Stream.STDOUT, "progress 10%", time.time()))
+        await wait(pilot, lambda: "progress 10%" in shown())
+        app.bridge.inject(TaskOutput("a1", Stream.STDOUT, " 50%", time.time()))
+        await wait(pilot, lambda: "progress 10% 50%" in shown())
+        runner.release("a1", "a2")
+        await settled(pilot, app, engine)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, KeysView, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import ClassVar
 
 from rich.style import Style
@@ -120,6 +121,7 @@ class OutputPane(SearchMixin, ScrollView, can_focus=True):
         self._strips: LRUCache[tuple[str, int, str, str], Strip] = LRUCache(1024)
         """Drawn lines by (raw line, characters clipped, query if matched, match class)."""
         self._indexing: set[tuple[int, int]] = set()
+        self._base: Style | None = None
 
     # -- what to show ------------------------------------------------------------------------
 
@@ -166,6 +168,7 @@ class OutputPane(SearchMixin, ScrollView, can_focus=True):
     def _show(self, blocks: list[_Block]) -> None:
         self._blocks = blocks
         self._by_task = {b.task: b for b in blocks}
+        self._starts = []
         self._seen = -1
         self._width = 0
         self._current = None
@@ -175,10 +178,14 @@ class OutputPane(SearchMixin, ScrollView, can_focus=True):
         self.follow = True
         self.scroll_end(animate=False, immediate=True, force=True)
 
-    def refresh_lines(self, y_start: int | None = None, line_count: int = 1) -> None:
+    def refresh_lines(
+        self, y_start: int | None = None, line_count: int = 1, *, tasks: Iterable[str] = ()
+    ) -> None:
         """Take in new output: update the size, and keep following the end if at the bottom.
 
-        Cheap when nothing changed. (With `y_start`, ScrollView's meaning: repaint those rows.)
+        Cheap when nothing changed. With `tasks`, only those tasks' blocks are looked at (the
+        ones fed since the last call): a group of thousands costs what its busy tasks cost.
+        (With `y_start`, ScrollView's meaning: repaint those rows.)
         """
         if y_start is not None:
             super().refresh_lines(y_start, line_count)
@@ -186,24 +193,32 @@ class OutputPane(SearchMixin, ScrollView, can_focus=True):
         if not self.store.changed_since(self._seen):
             return
         self._seen = self.store.version
-        row = 0
-        known = sum(len(b.matches) for b in self._blocks)
-        for block in self._blocks:
+        blocks = [self._by_task[t] for t in tasks if t in self._by_task] or self._blocks
+        known = sum(len(b.matches) for b in blocks)
+        moved = not self._starts
+        for block in blocks:
             lines = self.store.get(block.task)
             if lines is not block.lines:  # a new attempt: its matches are stale
                 block.lines, block.matches, block.searched = lines, [], 0
-            block.start = row
-            block.rows = (lines.line_count if lines else 0) + (block.header is not None)
-            row += block.rows
+            rows = (lines.line_count if lines else 0) + (block.header is not None)
+            moved = moved or rows != block.rows
+            block.rows = rows
             if self.search_query and lines is not None and lines.complete_count > block.searched:
                 self._search_tail(block)
-        self._starts = [b.start for b in self._blocks]
-        self.virtual_size = Size(self._width, row)
-        if self.search_query and sum(len(b.matches) for b in self._blocks) != known:
+        if moved:
+            self._starts = list(accumulate((b.rows for b in self._blocks), initial=0))
+            for block, start in zip(self._blocks, self._starts, strict=False):
+                block.start = start
+            self.virtual_size = Size(self._width, self._starts.pop())
+        if self.search_query and sum(len(b.matches) for b in blocks) != known:
             self._post_status()
         if self.follow:
             self.scroll_end(animate=False, immediate=True, force=True, x_axis=False)
-        self.refresh()
+        if moved:
+            self.refresh()
+        else:  # nothing moved: repaint only the blocks that took output (an open line grew)
+            for block in blocks:
+                super().refresh_lines(block.start, block.rows)
 
     # -- follow ------------------------------------------------------------------------------
 
@@ -236,6 +251,21 @@ class OutputPane(SearchMixin, ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
+        self._base = None
+
+    def on_focus(self) -> None:
+        self._base = None
+
+    def on_blur(self) -> None:
+        self._base = None
+
+    @property
+    def _base_style(self) -> Style:
+        """The pane's own style, resolved once per style change (`rich_style` walks every
+        ancestor's styles; every drawn line needs it)."""
+        if self._base is None:
+            self._base = self.rich_style
+        return self._base
 
     def _locate(self, row: int) -> tuple[int, int]:
         """(block number, line number) of a row; line -1 is the block's header."""
@@ -246,7 +276,7 @@ class OutputPane(SearchMixin, ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         region = self.scrollable_content_region
-        base = self.rich_style
+        base = self._base_style
         prompt = self._prompt_strip(region.width, base) if y == region.height - 1 else None
         if prompt is not None:
             return prompt
@@ -260,15 +290,26 @@ class OutputPane(SearchMixin, ScrollView, can_focus=True):
         number, index = self._locate(row)
         block = self._blocks[number]
         if index < 0:
-            header = block.header if isinstance(block.header, Text) else Text(block.header or "")
-            style = self.get_component_rich_style("output-pane--header")
-            strip = Strip(header.render(self.app.console), header.cell_len)
-            return strip.crop_extend(scroll_x, scroll_x + region.width, style).apply_style(style)
+            return self._header_strip(block.header, scroll_x, region.width)
         strip = self._line_strip(number, block, index)
         if strip.cell_length > self._width:
             self._width = strip.cell_length
             self.call_after_refresh(self._grow_width)
         return self._fit(strip, scroll_x, region.width, base)
+
+    def _header_strip(self, header: str | Text | None, x: int, width: int) -> Strip:
+        """A block's header row; drawn once per text (a group may show thousands of them, and
+        a following pane repaints them every time output arrives)."""
+        key = (header, x, str(width), "\0header") if isinstance(header, str) else None
+        strip = self._strips.get(key) if key is not None else None
+        if strip is None:
+            text = header if isinstance(header, Text) else Text(header or "")
+            style = self.get_component_rich_style("output-pane--header")
+            strip = Strip(text.render(self.app.console), text.cell_len)
+            strip = strip.crop_extend(x, x + width, style).apply_style(style)
+            if key is not None:
+                self._strips.set(key, strip)
+        return strip
 
     @staticmethod
     def _fit(strip: Strip, x: int, width: int, style: Style) -> Strip:

@@ -53,7 +53,7 @@ class OutputArea(Horizontal):
             return
         for pane in self.query(OutputPane):
             if pane.display and pane.shows_any(fed):
-                pane.refresh_lines()
+                pane.refresh_lines(tasks=fed)
 
     def show_row(
         self, row: Row, panel: TaskPanel, summary: RunSummary, context: RowContext

@@ -8,8 +8,8 @@ no widget state, easy to test.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -35,6 +35,9 @@ class RowContext:
     task_pool: Callable[[str], str | None]
     pool_use: Counter[str]
     """Running tasks per pool, now."""
+    waits: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """What each waiting task waits on, as said once during this refresh: a target may wait
+    on thousands of tasks, and its row, its output header and the detail line all ask."""
 
     @classmethod
     def build(
@@ -100,18 +103,25 @@ def _names(names: Iterable[str], limit: int = 2) -> str:
     return shown
 
 
+def _waits_on(record: TaskRecord, tasks: Mapping[str, TaskRecord]) -> tuple[str, str]:
+    waiting = [d for d in record.info.deps if d in tasks and not tasks[d].state.finished]
+    if waiting:
+        return f"waits on {_names(waiting)}", "dim"
+    bad = [d for d in record.info.deps if d in tasks and tasks[d].state.bad]
+    if bad:
+        return f"after {_names(bad)}", "dim"
+    return "waiting", "dim"
+
+
 def why(record: TaskRecord, ctx: RowContext) -> tuple[str, str]:
     """Why the task is where it is, and the style to say it in ("" when there is nothing)."""
     state = record.state
     tasks = ctx.summary.tasks
     if state is TaskState.PENDING:
-        waiting = [d for d in record.info.deps if d in tasks and not tasks[d].state.finished]
-        if waiting:
-            return f"waits on {_names(waiting)}", "dim"
-        bad = [d for d in record.info.deps if d in tasks and tasks[d].state.bad]
-        if bad:
-            return f"after {_names(bad)}", "dim"
-        return "waiting", "dim"
+        said = ctx.waits.get(record.info.name)
+        if said is None:
+            said = ctx.waits[record.info.name] = _waits_on(record, tasks)
+        return said
     if state is TaskState.READY:
         pool = ctx.task_pool(record.info.name)
         if pool is not None and ctx.pool_use[pool] >= ctx.pools.get(pool, 1):

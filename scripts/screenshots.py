@@ -97,8 +97,8 @@ async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
             save("running")
             await wait_for(pilot, lambda: summary.outcome is not None and not bridge.running, 120)
             await pilot.pause(0.3)
-            app.panel.view = "tree"
-            app.panel.rebuild()
+            if app.panel.view != "tree":
+                app.panel.toggle_view()
             app.panel.select_task("integration")
             await pilot.pause(0.3)
             save("tree-failed")
@@ -132,12 +132,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="140x42")
     parser.add_argument("--out", default=str(REPO / "screenshots"))
+    parser.add_argument("--no-png", action="store_true", help="SVG only")
     ns = parser.parse_args()
     width, height = (int(v) for v in ns.size.split("x"))
     out = Path(ns.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     for svg in asyncio.run(shoot(out, (width, height))):
-        png = to_png(svg)
+        png = None if ns.no_png else to_png(svg)
         print(svg, png or "(no rsvg-convert: SVG only)")
     return 0
 

@@ -407,3 +407,21 @@ async def test_task_names_that_look_like_markup_are_shown_literally(store: Outpu
         pane.show_task("docs[edition=web,lang=en]")
         await pilot.pause()
         assert pane.border_title == "docs\\[edition=web,lang=en]"
+
+
+async def test_a_new_attempt_forgets_the_width_of_the_last_one(store: OutputStore) -> None:
+    """A re-run that prints short lines must not keep the scrollbar of a wide traceback."""
+    app = PaneApp(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(OutputPane)
+        store.start_attempt("t", None)
+        store.feed("t", "short\n" + "w" * 300 + "\n")
+        pane.show_task("t")
+        await pilot.pause()
+        assert pane.virtual_size.width >= 300
+        store.start_attempt("t", None)
+        store.feed("t", "all 3 rounds passed\n")
+        pane.refresh_lines()
+        await pilot.pause()
+        assert visible(pane)[0] == "all 3 rounds passed"
+        assert pane.virtual_size.width < pane.size.width

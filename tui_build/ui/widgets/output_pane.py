@@ -198,8 +198,9 @@ class OutputPane(SearchMixin, ScrollView, can_focus=True):
         moved = not self._starts
         for block in blocks:
             lines = self.store.get(block.task)
-            if lines is not block.lines:  # a new attempt: its matches are stale
+            if lines is not block.lines:  # a new attempt: its matches and width are stale
                 block.lines, block.matches, block.searched = lines, [], 0
+                self._width, moved = 0, True  # regrows as lines are drawn
             rows = (lines.line_count if lines else 0) + (block.header is not None)
             moved = moved or rows != block.rows
             block.rows = rows

@@ -194,7 +194,10 @@ async def test_failures_view_follows_a_rerun_and_new_failures(tmp_path: Path) ->
 
         runner.release("docs")  # fails while the view is open: its card appears
         await wait(pilot, lambda: "docs" in _cards(app))
-        assert "Failures (2)" in str(app.screen.query_one("#failures-title").render())
+        # the title follows once the mount is done (the same batch)
+        await wait(
+            pilot, lambda: "Failures (2)" in str(app.screen.query_one("#failures-title").render())
+        )
 
         runner.gate("compile")  # the re-run (from elsewhere: `F`, a script) waits here
         app.submit(Rerun(("compile",)))

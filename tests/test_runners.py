@@ -425,6 +425,9 @@ async def start_hang(root: Path, runner: PythonRunner, **kwargs: Any) -> tuple[S
 
 
 async def test_callable_timeout_kills_the_worker_tree(tmp_path: Path, pool: PythonRunner) -> None:
+    # A warm worker: on a loaded machine a cold one may spend the whole 1.5 s starting up.
+    write_module(tmp_path, "tools", TOOLS)
+    assert (await call(pool, tmp_path, "tools:nothing"))[0].ok
     sink, task = await start_hang(tmp_path, pool, timeout=1.5)
     pids = reported_pids(sink)
     assert sink.pid in pids and len(pids) == 2

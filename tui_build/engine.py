@@ -246,17 +246,7 @@ class Engine:
     # -- states -----------------------------------------------------------------------------
 
     def _info(self, name: str) -> TaskInfo:
-        task = self.graph.tasks[name]
-        return TaskInfo(
-            name=name,
-            base=task.base,
-            group=task.group,
-            deps=tuple(task.deps),
-            description=task.description,
-            kind=task.kind,
-            command=task.command_text(),
-            target=name in self._targets,
-        )
+        return self.graph.tasks[name].info(target=name in self._targets)
 
     def _set(
         self,

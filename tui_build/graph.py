@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import placeholders
+from .events import TaskInfo
 from .runners.base import Job
 from .spec import BuildFileError, BuildSpec, TaskSpec, did_you_mean
 
@@ -68,6 +69,19 @@ class Task:
         if self.spec.call is not None:
             return "call"
         return "none"
+
+    def info(self, *, target: bool) -> TaskInfo:
+        """What frontends show about this task, fixed for a run."""
+        return TaskInfo(
+            name=self.name,
+            base=self.base,
+            group=self.group,
+            deps=tuple(self.deps),
+            description=self.description,
+            kind=self.kind,
+            command=self.command_text(),
+            target=target,
+        )
 
     def command_text(self) -> str:
         """The command as a user would type it; `{inputs}` and `{outputs}` are left as written."""

@@ -41,16 +41,7 @@ def task_info(name: str, task: Task | None, *, target: bool) -> TaskInfo:
     """What frontends show about a task; `task` None when the build file no longer has it."""
     if task is None:
         return TaskInfo(name=name, base=name, group=GONE_GROUP, deps=(), target=target)
-    return TaskInfo(
-        name=name,
-        base=task.base,
-        group=task.group,
-        deps=tuple(task.deps),
-        description=task.description,
-        kind=task.kind,
-        command=task.command_text(),
-        target=target,
-    )
+    return task.info(target=target)
 
 
 def _state(result: ResultRecord, run: RunRecord) -> tuple[TaskState, str | None]:

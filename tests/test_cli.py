@@ -100,6 +100,13 @@ def test_toml_syntax_error_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_build_file_without_tasks_is_an_error_not_a_success(tmp_path: Path) -> None:
+    write(tmp_path, "[build]\njobs = 2\n")
+    result = run_cli([], tmp_path)
+    assert result.returncode == 2
+    assert "build.toml declares no tasks" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_unknown_target_did_you_mean_and_missing_file(tmp_path: Path) -> None:
     write(tmp_path, GOOD)
     result = run_cli(["helo"], tmp_path)

@@ -303,7 +303,10 @@ def _build(args: argparse.Namespace) -> int:
     _chdir(args.directory)
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("-j/--jobs must be at least 1")
-    graph = _select(_load(args), args)
+    full = _load(args)
+    if not full.tasks:
+        raise UsageError(f"{args.file} declares no tasks: add one as [tasks.NAME] with cmd = [...]")
+    graph = _select(full, args)
     if graph is None:
         return EXIT_OK
     if args.dry_run:

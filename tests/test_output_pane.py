@@ -425,3 +425,13 @@ async def test_a_new_attempt_forgets_the_width_of_the_last_one(store: OutputStor
         await pilot.pause()
         assert visible(pane)[0] == "all 3 rounds passed"
         assert pane.virtual_size.width < pane.size.width
+
+
+def test_last_lines_start_finds_the_tail_of_n_lines() -> None:
+    from tui_build.ui.line_store import last_lines_start
+
+    text = "a\n\nccc\r\n" * 50 + "open"
+    for n in (1, 2, 3, 10, 149):
+        tail = text[last_lines_start(text, n) :]
+        assert tail.count("\n") == n - 1 and text.endswith(tail)
+        assert text[last_lines_start(text, n) - 1] == "\n"

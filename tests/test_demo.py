@@ -44,6 +44,8 @@ def test_the_demo_fails_once_recovers_on_rerun_and_is_then_up_to_date(tmp_path: 
     (tmp_path / "demo/src/lexer.c").touch()
     dry = run_cli(["-n"], tmp_path)
     assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "would run 6 of 16 tasks:" in dry.stdout and "\n9 up to date\n" in dry.stdout
+    assert "1 with nothing to run of their own: all" in dry.stdout  # 6 + 9 + 1 = 16
     planned = re.findall(r"^  (\S+) +(.+)$", dry.stdout, re.M)
     assert dict(planned) == {
         "compile[demo/src/lexer.c]": "input changed: demo/src/lexer.c",

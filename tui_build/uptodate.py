@@ -349,3 +349,7 @@ def print_plan(entries: Sequence[PlannedTask], graph: Graph) -> None:
     skipped = sum(1 for e in entries if not e.run)
     if skipped:
         print(f"{skipped} up to date")
+    aggregates = [e.name for e in entries if e.run and graph.tasks[e.name].kind == "none"]
+    if aggregates:  # counted in the total, so say where they went
+        shown = ", ".join(aggregates[:5]) + (" …" if len(aggregates) > 5 else "")
+        print(f"{len(aggregates)} with nothing to run of their own: {shown}")

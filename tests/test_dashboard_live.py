@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import FakeRunner, make_graph
 from test_dashboard import SIZE, build, settled, wait
 
@@ -263,3 +264,29 @@ def test_the_bridge_queue_keeps_a_firehose_bounded(tmp_path: Path) -> None:
     assert lines is not None and lines.line_count == total_lines
     assert lines.line(total_lines - 1) == "99999"
     assert lines.held_lines <= TAIL_LINES + TAIL_LINES // 4
+
+
+def test_a_firehose_of_long_lines_is_trimmed_now_and_then_not_at_every_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tail of 20,000 long lines is itself over the cap: trimming it again at every chunk
+    copied megabytes per chunk on the engine's thread (seconds for a 36 MB burst)."""
+    from tui_build.ui import bridge as bridge_module
+    from tui_build.ui.line_store import TAIL_LINES
+
+    trims: list[int] = []
+
+    def counted(text: str, lines: int) -> int:
+        trims.append(lines)
+        return real(text, lines)
+
+    real = bridge_module.last_lines_start
+    monkeypatch.setattr(bridge_module, "last_lines_start", counted)
+    run = bridge_module._OutputRun("hose")
+    chunk = "".join(f"{i:06d}" + "y" * 293 + "\n" for i in range(200))  # 200 lines of 300 chars
+    for _ in range(600):
+        run.add(chunk, 1.0)
+    assert 1 <= len(trims) <= 20
+    text = "".join(run.parts)
+    assert run.skipped + text.count("\n") == 600 * 200
+    assert text.count("\n") >= TAIL_LINES and text.endswith("000199" + "y" * 293 + "\n")

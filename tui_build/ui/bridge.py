@@ -50,12 +50,13 @@ OUTPUT_CAP = 4_000_000
 class _OutputRun:
     """One task's output that arrived in a row, waiting for the UI: parts, and lines dropped."""
 
-    __slots__ = ("chars", "parts", "skipped", "task", "time")
+    __slots__ = ("cap", "chars", "parts", "skipped", "task", "time")
 
     def __init__(self, task: str) -> None:
         self.task = task
         self.parts: list[str] = []
         self.chars = 0
+        self.cap = OUTPUT_CAP
         self.time = 0.0
         self.skipped = 0
         """Complete lines dropped before `parts` (only the log file has them)."""
@@ -64,7 +65,7 @@ class _OutputRun:
         self.parts.append(text)
         self.chars += len(text)
         self.time = at
-        if self.chars > OUTPUT_CAP:
+        if self.chars > self.cap:
             joined = "".join(self.parts)
             newlines = joined.count("\n")
             if newlines > TAIL_LINES:
@@ -72,6 +73,9 @@ class _OutputRun:
                 self.skipped += newlines - TAIL_LINES + 1
             self.parts = [joined]
             self.chars = len(joined)
+            # What is kept may still be over the cap (long lines, one huge line): look again
+            # only once it has doubled, or every chunk would copy it all again (quadratic).
+            self.cap = max(OUTPUT_CAP, 2 * self.chars)
 
 
 @dataclass

@@ -240,17 +240,18 @@ def show_run(build_file: Path, ref: str, interactive: bool) -> int:
     """
     if not interactive:
         return print_history(build_file, ref, 20)
-    run, results = load_run(build_file, ref)
-    if not results and ref == "last":  # a no-op run: show the last one that ran something
-        store = open_store(build_file)
-        try:
+    store = open_store(build_file)
+    try:
+        run = store.find_run(ref)
+        results = store.results(run.id)
+        if not results and ref == "last":  # a no-op run: show the last one that ran something
             for earlier in store.runs(50):
                 results = store.results(earlier.id)
                 if results:
                     run = earlier
                     break
-        finally:
-            store.close()
+    finally:
+        store.close()
     if not results:
         return print_history(build_file, run.id, 20)  # nothing to show but the explanation
     from .spec import BuildFileError, load_spec

@@ -111,8 +111,10 @@ def run_events(
         time=run.start,
     )
     last = run.start
+    by_state: dict[str, int] = {}
     for result in sorted(results, key=lambda r: (r.start is None, r.start or 0.0)):
         state, reason = _state(result, run)
+        by_state[state.value] = by_state.get(state.value, 0) + 1
         start = result.start if result.start is not None else run.start
         end = start + (result.duration or 0.0)
         last = max(last, end)
@@ -141,10 +143,6 @@ def run_events(
             result=result.result,
             log_path=result.log_path,
         )
-    by_state: dict[str, int] = {}
-    for result in results:
-        state, _ = _state(result, run)
-        by_state[state.value] = by_state.get(state.value, 0) + 1
     end = run.end if run.end is not None else last
     yield BuildFinished(
         run_id=run.id,

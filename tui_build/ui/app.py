@@ -219,15 +219,6 @@ class TuiBuildApp(App[None]):
                 )
 
     def row_context(self, now: float | None = None) -> RowContext:
-        if self.graph is None:  # a past run whose build file no longer parses
-            return RowContext.build(
-                self.summary,
-                now=self.clock() if now is None else now,
-                stall_after=60.0,
-                pools={},
-                task_pool=lambda name: None,
-                running=self.bridge.tally.running,
-            )
         return RowContext.of_graph(
             self.graph,
             self.summary,

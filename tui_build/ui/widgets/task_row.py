@@ -61,15 +61,25 @@ class RowContext:
 
     @classmethod
     def of_graph(
-        cls, graph: Graph, summary: RunSummary, *, now: float, running: Iterable[str]
+        cls, graph: Graph | None, summary: RunSummary, *, now: float, running: Iterable[str]
     ) -> RowContext:
-        """The context of one refresh of `graph`'s build: its pools and stall threshold."""
+        """The context of one refresh of `graph`'s build: its pools and stall threshold (None:
+        a past run whose build file no longer parses, so no pools and the default threshold)."""
+        if graph is None:
+            return cls.build(
+                summary,
+                now=now,
+                stall_after=60.0,
+                pools={},
+                task_pool=lambda name: None,
+                running=running,
+            )
         tasks = graph.tasks
         return cls.build(
             summary,
             now=now,
-            stall_after=float(getattr(graph.spec, "stall_after", 60.0) or 60.0),
-            pools=dict(getattr(graph.spec, "pools", {}) or {}),
+            stall_after=graph.spec.stall_after,
+            pools=dict(graph.spec.pools),
             task_pool=lambda name: getattr(tasks.get(name), "pool", None),
             running=running,
         )

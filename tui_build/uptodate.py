@@ -136,9 +136,10 @@ class Checker:
         """Whether the task's start must be journaled: only so that a kill -9 cannot leave a
         success recorded before it counting. A task that always runs and has none counts
         nothing whatever happens (two writes saved per task of a build of `true`s)."""
-        if always_runs(task) is None:
-            return True
-        old = self.known.get(task.name)
+        return always_runs(task) is None or self._has_success(task.name)
+
+    def _has_success(self, name: str) -> bool:
+        old = self.known.get(name)
         return old is not None and old.status == "ok"
 
     def succeeded(self, task: Task, job: Job) -> None:
@@ -146,8 +147,7 @@ class Checker:
         if always_runs(task) is not None:
             # Nothing to remember; only a success recorded before the task became one that
             # always runs must stop counting, should it stop being one.
-            old = self.known.get(task.name)
-            if old is not None and old.status == "ok":
+            if self._has_success(task.name):
                 self._mark(task.name, _ALWAYS)
             return
         if decision is None:  # run without starting() (an engine with no session)

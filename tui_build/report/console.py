@@ -176,8 +176,6 @@ class ConsoleReporter:
 
     def _copy_log(self, path: str) -> None:
         try:
-            if os.stat(path).st_size == 0:
-                return  # most tasks print nothing: not even an open() for them
             f = open(path, "rb")  # noqa: SIM115 - closed below
         except OSError:
             return

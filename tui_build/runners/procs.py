@@ -290,14 +290,3 @@ class Sampling:
         self._timer.cancel()
         if self._task is not None:
             self._task.cancel()
-
-
-async def sample_forever(
-    pid: int, report: Callable[[float, int, int], None], interval: float = 1.0
-) -> None:
-    """:class:`Sampling` as a coroutine, until cancelled."""
-    sampling = Sampling(pid, report, interval)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        sampling.stop()

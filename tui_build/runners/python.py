@@ -24,7 +24,7 @@ from typing import Any
 from ..events import Failure, FailureKind, Frame
 from .base import Job, Outcome, OutputSink
 from .command import OutputPipes, signal_name, sink_failure, timeout_failure
-from .procs import kill_tree, new_token, sample_forever, shielded, with_token
+from .procs import Sampling, kill_tree, new_token, shielded, with_token
 from .worker import HEADER, encode
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
@@ -223,15 +223,14 @@ class PythonRunner:
     ) -> Outcome:
         keep = False
         waiting: list[asyncio.Task[Any]] = []
+        sampling: Sampling | None = None
         try:
             sink.started(worker.pid)
             pipes.watch()
-            sampling = asyncio.create_task(
-                sample_forever(worker.pid, sink.sample, self.sample_interval)
-            )
+            sampling = Sampling(worker.pid, sink.sample, self.sample_interval)
             reply_task = asyncio.create_task(worker.receive())
             exit_task = asyncio.create_task(worker.proc.wait())
-            waiting += [sampling, reply_task, exit_task]
+            waiting += [reply_task, exit_task]
             done, _ = await asyncio.wait(
                 {reply_task, exit_task}, timeout=job.timeout, return_when=asyncio.FIRST_COMPLETED
             )
@@ -259,6 +258,8 @@ class PythonRunner:
             await shielded(self._kill(worker, token))
             raise
         finally:
+            if sampling is not None:
+                sampling.stop()
             for task in waiting:
                 task.cancel()
             if keep and not self._closed:

@@ -29,7 +29,7 @@ _PIDFD = sys.platform.startswith("linux") and hasattr(os, "pidfd_open")
 # Python ignores SIGPIPE (and SIGXFSZ); an ignored signal stays ignored across exec, which would
 # stop `yes | head` from ever ending. subprocess resets them likewise (restore_signals).
 _RESET_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(signal, name)
+    getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name)
 )
 
 

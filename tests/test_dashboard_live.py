@@ -251,7 +251,7 @@ def test_the_bridge_queue_keeps_a_firehose_bounded(tmp_path: Path) -> None:
     for _ in range(30):
         bridge.inject(TaskOutput("hose", Stream.STDOUT, chunk, 1.0))
         total_lines += 100_000
-    queued = [e for e in bridge._queue if isinstance(e, _OutputRun)]
+    queued = [e for e in bridge._queue._queue if isinstance(e, _OutputRun)]
     assert len(queued) == 1 and queued[0].chars <= OUTPUT_CAP + len(chunk)
     batch = bridge.drain()
     store = OutputStore()

@@ -1,7 +1,8 @@
 """The one adapter between the engine and the dashboard (:class:`Bridge`, an :class:`EventFeed`).
 
-The engine runs on an asyncio loop of its own, in a background thread, so the UI loop stays
-responsive however fast tasks print. The engine's events land in a queue; the app drains it on
+The engine runs on an asyncio loop of its own, in a background thread here (in a process of
+its own for `tuibuild` itself: :mod:`.engine_process`, a feed like this one), so the UI loop
+stays responsive however fast tasks print. The engine's events land in a queue; the app drains it on
 a timer (every ~80 ms) and folds each batch at once (:meth:`Bridge.drain` and :class:`Batch`),
 so widgets are refreshed once per tick, never once per line or per event. Commands go the other
 way with ``loop.call_soon_threadsafe``.
@@ -78,6 +79,58 @@ class _OutputRun:
             self.cap = max(OUTPUT_CAP, 2 * self.chars)
 
 
+class EventQueue:
+    """Events on their way from the engine's thread (or process) to the UI's, thread-safe.
+
+    A task's consecutive output chunks collapse into one :class:`_OutputRun`, trimmed to its
+    tail past :data:`OUTPUT_CAP`, so however fast a task prints, what waits here is bounded.
+    The engine's process queues its events here before sending them to the UI's
+    (:mod:`.engine_process`), and the UI queues them here again for its timer.
+    """
+
+    def __init__(self) -> None:
+        self._queue: deque[Event | _OutputRun] = deque()
+        self._lock = threading.Lock()
+        self._runs: dict[str, _OutputRun] = {}  # the runs in the queue still taking output
+        self.chars = 0
+        """Characters of output waiting (approximate: trims are not subtracted)."""
+
+    def put(self, event: Event) -> None:
+        with self._lock:
+            if isinstance(event, TaskOutput):
+                run = self._runs.get(event.task)
+                if run is None:
+                    run = self._runs[event.task] = _OutputRun(event.task)
+                    self._queue.append(run)
+                run.add(event.text, event.time)
+                self.chars += len(event.text)
+                return
+            if isinstance(event, TaskStateChanged):
+                self._runs.pop(event.task, None)  # later output comes after this change
+            self._queue.append(event)
+
+    def put_all(self, items: list[Event | _OutputRun]) -> None:
+        """Queue what another queue's :meth:`take` returned (from the engine's process)."""
+        with self._lock:
+            for item in items:
+                if isinstance(item, _OutputRun):
+                    self.chars += item.chars
+                elif isinstance(item, TaskStateChanged):
+                    self._runs.pop(item.task, None)
+                self._queue.append(item)
+
+    def take(self) -> deque[Event | _OutputRun]:
+        """Everything queued so far, in order; the queue starts again empty."""
+        with self._lock:
+            queue, self._queue = self._queue, deque()
+            self._runs.clear()
+            self.chars = 0
+        return queue
+
+    def __bool__(self) -> bool:
+        return bool(self._queue)
+
+
 @dataclass
 class Batch:
     """What one drain of the event queue changed, folded for the UI."""
@@ -131,9 +184,7 @@ class EventFeed:
         self.tally = Tally()
         """Counts per state and the running tasks of :attr:`summary`, kept up to date as
         events are folded, so per-tick questions never walk every task."""
-        self._queue: deque[Event | _OutputRun] = deque()
-        self._lock = threading.Lock()
-        self._runs: dict[str, _OutputRun] = {}  # the runs in the queue still taking output
+        self._queue = EventQueue()
         self.error: BaseException | None = None
         self.durations: dict[str, float] = {}
         """Seconds each task took the last time it succeeded (the store's), for the ETA."""
@@ -156,25 +207,13 @@ class EventFeed:
 
     def _on_event(self, event: Event) -> None:
         """The engine's subscriber (on the engine's thread): queue, collapsing output."""
-        with self._lock:
-            if isinstance(event, TaskOutput):
-                run = self._runs.get(event.task)
-                if run is None:
-                    run = self._runs[event.task] = _OutputRun(event.task)
-                    self._queue.append(run)
-                run.add(event.text, event.time)
-                return
-            if isinstance(event, TaskStateChanged):
-                self._runs.pop(event.task, None)  # later output comes after this change
-            self._queue.append(event)
+        self._queue.put(event)
 
     # -- events ------------------------------------------------------------------------------
 
     def drain(self) -> Batch:
         """Fold every queued event into :attr:`summary` and return what changed."""
-        with self._lock:
-            queue, self._queue = self._queue, deque()
-            self._runs.clear()
+        queue = self._queue.take()
         batch = Batch()
         apply = self.summary.apply
         tasks = self.summary.tasks
@@ -300,6 +339,10 @@ class Bridge(EventFeed):
     def submit(self, command: Command) -> None:
         """Send a command to the engine on its own loop."""
         self.call(self.engine.submit, command)
+
+    def interrupt(self) -> None:
+        """Ctrl-C, SIGTERM: the build ends "interrupted" (exit status 130)."""
+        self.call(self.engine.interrupt)
 
     def call(self, function: Callable[..., object], *args: object) -> None:
         """Call `function(*args)` on the engine's loop (thread-safe)."""

@@ -1,8 +1,9 @@
 """Starting and closing the dashboard, without importing Textual until the build runs.
 
-Importing Textual takes about a quarter of a second, so :func:`run_dashboard` builds the engine
-and starts it on its own thread (:mod:`.bridge`) first, and only then imports the app: the first
-tasks run while the UI is still coming up. When the app closes, :func:`finish` stops the engine
+Importing Textual takes about a quarter of a second, so :func:`run_dashboard` starts the engine
+first, in a process of its own (:mod:`.engine_process`; on a thread, :mod:`.bridge`, where the
+system cannot fork), and only then imports the app: the first tasks run while the UI is still
+coming up. When the app closes, :func:`finish` stops the engine
 (killing whatever still runs), records the run and releases the build lock exactly as headless
 mode does (`cli.close_session`), then the terminal gets the console summary.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import signal
 import sys
 from typing import TYPE_CHECKING
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from ..events import RunSummary
     from ..graph import Graph
     from ..store_schema import ResultRecord, RunRecord
+    from .engine_process import ProcessBridge
 
 
 def available() -> bool:
@@ -30,8 +33,27 @@ def available() -> bool:
     return importlib.util.find_spec("textual") is not None
 
 
-def start(graph: Graph, args: argparse.Namespace, jobs: int) -> Bridge:
-    """The engine every frontend runs (store session included), already running on its thread."""
+def start(graph: Graph, args: argparse.Namespace, jobs: int) -> Bridge | ProcessBridge:
+    """The engine every frontend runs (store session included), already running.
+
+    In a process of its own where the system can fork (:mod:`.engine_process`: the UI and the
+    engine then never wait for each other's GIL), else on a thread (`TUIBUILD_ENGINE=thread`
+    asks for the thread). Raises :class:`~tui_build.cli.UsageError` when the build cannot start
+    (another tuibuild holds the build's lock).
+    """
+    bridge = launch_engine(graph, args, jobs)
+    wait_started(bridge)
+    return bridge
+
+
+def launch_engine(graph: Graph, args: argparse.Namespace, jobs: int) -> Bridge | ProcessBridge:
+    """Start the engine (see :func:`start`) without waiting for its store session."""
+    if hasattr(os, "fork") and os.environ.get("TUIBUILD_ENGINE", "process") != "thread":
+        from .engine_process import ProcessBridge
+
+        process = ProcessBridge(graph, args, jobs)
+        process.start()
+        return process
     from ..cli import make_engine
 
     bridge = Bridge(make_engine(graph, args, jobs), threaded=True)
@@ -39,7 +61,24 @@ def start(graph: Graph, args: argparse.Namespace, jobs: int) -> Bridge:
     return bridge
 
 
-def finish(bridge: Bridge) -> RunSummary:
+def wait_started(bridge: Bridge | ProcessBridge) -> None:
+    """Wait for a process's engine to have opened the store; its failure as a UsageError."""
+    from .engine_process import EngineStartError, ProcessBridge
+
+    if not isinstance(bridge, ProcessBridge):
+        return
+    try:
+        bridge.wait_started()
+    except EngineStartError as exc:
+        finish(bridge)
+        if exc.usage:
+            from ..cli import UsageError
+
+            raise UsageError(str(exc)) from None
+        raise
+
+
+def finish(bridge: Bridge | ProcessBridge) -> RunSummary:
     """Stop the engine, kill any leftovers, close the store session; the build's summary.
 
     Idempotent, and safe whatever state the app left the build in: tasks still running are
@@ -47,13 +86,21 @@ def finish(bridge: Bridge) -> RunSummary:
     `q`, "interrupted" after a signal).
     """
     from ..cli import close_session
+    from .engine_process import ProcessBridge
 
     bridge.stop()
-    if bridge.alive:  # the engine did not stop in time: never leave processes behind
+    leftovers = bridge.alive  # the engine did not stop in time: never leave processes behind
+    if isinstance(bridge, ProcessBridge):
+        if leftovers:
+            bridge.kill()
+        # A child that died without its goodbye left its tasks to us (we are the subreaper).
+        leftovers = leftovers or not bridge.said_goodbye
+    if leftovers:
         from ..runners.procs import kill_all_descendants
 
         kill_all_descendants()
-    close_session(bridge.engine)
+    if not isinstance(bridge, ProcessBridge):  # the child closes its own session
+        close_session(bridge.engine)
     return bridge.final_summary()
 
 
@@ -61,14 +108,15 @@ def run_dashboard(graph: Graph, args: argparse.Namespace, jobs: int) -> int:
     """Run the build under the dashboard; print the summary after it closes; the exit code."""
     from ..cli import exit_code
 
-    bridge = start(graph, args, jobs)  # the build starts before Textual is even imported
+    bridge = launch_engine(graph, args, jobs)  # the build starts before Textual is imported
     try:
         from .app import make_app
 
+        wait_started(bridge)
         app = make_app(graph, bridge, exit_on_finish=bool(getattr(args, "exit_on_finish", False)))
 
         def close(signum: int, frame: object) -> None:
-            bridge.call(bridge.engine.interrupt)  # the build ends "interrupted": exit status 130
+            bridge.interrupt()  # the build ends "interrupted": exit status 130
             app.exit()  # then, below, the engine stops and kills what runs: no orphans
 
         previous = {sig: signal.signal(sig, close) for sig in (signal.SIGTERM, signal.SIGHUP)}

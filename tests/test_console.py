@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import re
 from pathlib import Path
 
 from conftest import FakeRunner, make_engine, make_graph
@@ -119,3 +121,47 @@ def test_a_finished_task_seen_without_its_start_still_shows_its_log(tmp_path: Pa
         )
     )
     assert "from the log" in out.getvalue()
+
+
+async def test_a_background_writer_prints_the_same_story_in_the_same_order(tmp_path: Path) -> None:
+    """The CLI's console writes from a thread (a big block must not hold up the engine): the
+    text, its order and the failures at the bottom are those of the direct writer."""
+    (tmp_path / "direct").mkdir()
+    (tmp_path / "background").mkdir()
+    direct = await run_with_console(tmp_path / "direct", TWO)
+    background = await run_with_console(tmp_path / "background", TWO, background=True)
+
+    def without_paths(text: str) -> str:
+        for folder in ("direct", "background"):
+            text = text.replace(str(tmp_path / folder), "R")
+        return re.sub(r"\d+\.\d+s", "Ns", text)  # durations differ from run to run
+
+    assert without_paths(background) == without_paths(direct)
+    assert background.rstrip().endswith("│ error: it broke")
+
+
+def test_a_closed_console_stream_does_not_stop_the_build(tmp_path: Path) -> None:
+    """`tuibuild | head`: once the reader is gone, writes are dropped and draining returns."""
+    import os
+
+    log = tmp_path / "t.log"
+    log.write_text("line\n" * 200_000)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    out = open(write_end, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    reporter = ConsoleReporter(out, background=True)
+    for _ in range(3):
+        reporter._copy_log(str(log))
+    reporter.drain()  # returns: nothing is left waiting for a reader that is gone
+    assert reporter.out._failed  # type: ignore[union-attr]
+    with contextlib.suppress(OSError):
+        out.close()
+
+
+def test_a_character_cut_by_a_read_chunk_is_kept_whole(tmp_path: Path) -> None:
+    log = tmp_path / "t.log"
+    text = "x" * ((1 << 20) - 1) + "é and the rest\n"  # 'é' straddles the 1 MiB read
+    log.write_text(text, encoding="utf-8")
+    out = io.StringIO()
+    ConsoleReporter(out)._copy_log(str(log))
+    assert out.getvalue() == text

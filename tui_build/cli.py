@@ -425,7 +425,7 @@ def _console_reporter(graph, args: argparse.Namespace):  # type: ignore[no-untyp
     from .report.console import ConsoleReporter, use_color
 
     ci = args.ci or detect_ci(os.environ)
-    options = {"mode": args.output, "color": use_color(sys.stdout)}
+    options = {"mode": args.output, "color": use_color(sys.stdout), "background": True}
     if ci == "github":
         from .report.github import GitHubReporter
 

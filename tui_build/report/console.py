@@ -10,8 +10,11 @@ Plain ANSI, no Rich: headless start-up must stay cheap.
 
 from __future__ import annotations
 
+import codecs
 import os
+import queue
 import shutil
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TextIO
@@ -53,6 +56,55 @@ _STATE_COLOR = {
 _SHOWN = (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED)
 
 
+class BackgroundWriter:
+    """A text stream written in order by a thread of its own, so a task's block of output
+    (many megabytes, copied from its log) never holds up the engine's loop, which meanwhile
+    reads the pipes of the tasks still running.
+
+    Writes are queued (at most :data:`QUEUE_DEPTH` pieces: a writer slower than the build
+    makes the build wait, never grows memory); :meth:`drain` waits until all are written.
+    A stream that fails (a closed pipe) is given up, and the build goes on.
+    """
+
+    QUEUE_DEPTH = 64
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._queue: queue.Queue[str | None] = queue.Queue(self.QUEUE_DEPTH)
+        self._failed = False
+        self._thread = threading.Thread(target=self._run, name="tuibuild-console", daemon=True)
+        self._thread.start()
+
+    def write(self, text: str) -> None:
+        if not self._failed:
+            self._queue.put(text)
+
+    def flush(self) -> None:
+        self.write("")  # an empty piece: flush once everything before it is written
+
+    def drain(self) -> None:
+        """Wait until everything queued so far is written and flushed."""
+        self.flush()
+        self._queue.join()
+
+    def isatty(self) -> bool:
+        return self.out.isatty()
+
+    def _run(self) -> None:
+        while True:
+            text = self._queue.get()
+            try:
+                if not self._failed:
+                    if text:
+                        self.out.write(text)
+                    else:
+                        self.out.flush()
+            except (OSError, ValueError):  # a closed stream: stop writing, keep building
+                self._failed = True
+            finally:
+                self._queue.task_done()
+
+
 def use_color(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
     """NO_COLOR wins, then FORCE_COLOR, then whether the stream is a terminal."""
     env = os.environ if environ is None else environ
@@ -75,8 +127,11 @@ class ConsoleReporter:
         heartbeat_every: float = 30.0,
         tail_lines: int = 20,
         clock: Callable[[], float] = time.monotonic,
+        background: bool = False,
     ) -> None:
-        self.out = out
+        self._background = BackgroundWriter(out) if background else None
+        self.out: TextIO | BackgroundWriter = self._background or out
+        """Where everything goes: the stream itself, or its :class:`BackgroundWriter`."""
         self.mode = mode
         self.color = color
         self.heartbeat_every = heartbeat_every
@@ -181,10 +236,16 @@ class ConsoleReporter:
             return
         with f:
             last = b"\n"
+            # Incremental: a character cut by a chunk's end is put back together, not replaced.
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
             while chunk := f.read(1 << 20):
-                text = chunk.decode("utf-8", "replace")
-                self._write(self._clean(text))
+                text = decoder.decode(chunk)
+                # Most output carries no escape sequence: skip the regular expression then.
+                self._write(self._clean(text) if b"\x1b" in chunk else text)
                 last = chunk[-1:]
+            rest = decoder.decode(b"", final=True)
+            if rest:
+                self._write(rest)
             if last != b"\n":
                 self._write("\n")
 
@@ -247,7 +308,14 @@ class ConsoleReporter:
         self.before_failures(summary)
         for record in summary.failures:
             self._failure(record)
-        self.out.flush()
+        self.drain()
+
+    def drain(self) -> None:
+        """Write out and flush everything so far (what follows may print directly)."""
+        if self._background is not None:
+            self._background.drain()
+        else:
+            self.out.flush()
 
     def _failure(self, record: TaskRecord) -> None:
         failure = record.failure

@@ -271,7 +271,7 @@ def test_a_firehose_of_long_lines_is_trimmed_now_and_then_not_at_every_chunk(
 ) -> None:
     """A tail of 20,000 long lines is itself over the cap: trimming it again at every chunk
     copied megabytes per chunk on the engine's thread (seconds for a 36 MB burst)."""
-    from tui_build.ui import bridge as bridge_module
+    from tui_build.ui import feed as bridge_module
     from tui_build.ui.line_store import TAIL_LINES
 
     trims: list[int] = []

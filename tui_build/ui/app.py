@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Set
 from typing import TYPE_CHECKING
 
-from .bridge import Batch, Bridge, EventFeed
+from .feed import Batch, EventFeed
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -413,6 +413,8 @@ def make_app(
     if isinstance(bridge_or_engine, EventFeed):
         bridge = bridge_or_engine
     else:
+        from .bridge import Bridge
+
         bridge = Bridge(bridge_or_engine, threaded=False)
     return TuiBuildApp(
         graph,

@@ -6,7 +6,7 @@ stalls), Textual's import at start-up competes with the first tasks, and a key p
 the engine. So `tuibuild` forks before it imports Textual: the child runs the very same engine
 (:func:`tui_build.cli.make_engine`: store session, events file, JUnit) on its own asyncio loop,
 the parent draws. Nothing else changes for the app: :class:`ProcessBridge` is an
-:class:`~.bridge.EventFeed` like the in-process :class:`~.bridge.Bridge`, with the same queue,
+:class:`~.feed.EventFeed` like the in-process :class:`~.bridge.Bridge`, with the same queue,
 batching and fold.
 
 The wire: frames of a 4-byte length and a pickle, one way each.
@@ -14,7 +14,7 @@ The wire: frames of a 4-byte length and a pickle, one way each.
 - child to parent: ``("hello", durations)`` once the store session is open, or
   ``("error", usage, message)`` when it could not be (the build lock is held: exit 2);
   ``("events", items)`` every :data:`FLUSH_SECONDS` while there are any, where `items` are what
-  an :class:`~.bridge.EventQueue` holds (a task's output collapsed and trimmed to its tail, so
+  an :class:`~.feed.EventQueue` holds (a task's output collapsed and trimmed to its tail, so
   a firehose costs the pipe a bounded amount per flush); ``("final", summary, error)`` last.
 - parent to child: ``("submit", command)``, ``("interrupt",)``, ``("stop",)``.
 
@@ -40,7 +40,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..events import Command, RunSummary
-from .bridge import EventFeed, EventQueue, recorded_durations
+from .feed import EventFeed, EventQueue, recorded_durations
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -364,7 +364,7 @@ async def _serve(engine: Engine, commands_r: int) -> str | None:
 class _Outbox:
     """The child's events on their way to the parent: queued, collapsed, sent by a thread.
 
-    The engine's loop only queues (:class:`~.bridge.EventQueue`); a thread sends a batch every
+    The engine's loop only queues (:class:`~.feed.EventQueue`); a thread sends a batch every
     :data:`FLUSH_SECONDS`, blocking while the parent is behind, so the loop never waits for
     the pipe and a firehose only grows the queue to its trimmed tail.
     """

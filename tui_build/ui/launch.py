@@ -19,12 +19,11 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from .bridge import Bridge
-
 if TYPE_CHECKING:
     from ..events import RunSummary
     from ..graph import Graph
     from ..store_schema import ResultRecord, RunRecord
+    from .bridge import Bridge
     from .engine_process import ProcessBridge
 
 
@@ -55,6 +54,7 @@ def launch_engine(graph: Graph, args: argparse.Namespace, jobs: int) -> Bridge |
         process.start()
         return process
     from ..cli import make_engine
+    from .bridge import Bridge
 
     bridge = Bridge(make_engine(graph, args, jobs), threaded=True)
     bridge.start()

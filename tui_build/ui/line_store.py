@@ -19,7 +19,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 from ..logs import collapse_carriage_returns
-from .ansi import find_lines
 
 TAIL_LINES = 20_000
 """Lines of a task's output kept in memory; earlier ones are read back from its log."""
@@ -152,6 +151,10 @@ class LogIndex:
 
     def search(self, query: str, stop: int, is_cancelled: Cancelled = _never) -> Iterator[int]:
         """Numbers of the lines before `stop` that contain `query`, read sequentially."""
+        # Here, not at the top: the UI's process imports this module before it forks the
+        # engine's, and Rich (which .ansi needs) can wait until Textual brings it.
+        from .ansi import find_lines
+
         line = 0
         rest = b""
         try:

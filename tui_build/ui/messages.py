@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from .bridge import Batch
+from .feed import Batch
 
 
 class BuildUpdated(Message):

@@ -1,7 +1,7 @@
 """A past run as the dashboard's event source: `tuibuild show [RUN]`, read-only.
 
 :class:`PastRun` stands where the live :class:`~.bridge.Bridge` stands, with the same queue,
-batching and fold (:class:`~.bridge.EventFeed`), but its events come from the store and the
+batching and fold (:class:`~.feed.EventFeed`), but its events come from the store and the
 run's log files (:mod:`tui_build.replay`), told on a thread of their own so the first rows show
 while a large log is still being read. Nothing runs, so there is nothing to cancel or re-run:
 the app asks :attr:`EventFeed.read_only` and says so instead.
@@ -17,7 +17,7 @@ from ..events import Command
 from ..graph import Task
 from ..replay import run_events
 from ..store_schema import ResultRecord, RunRecord
-from .bridge import EventFeed
+from .feed import EventFeed
 
 
 class PastRun(EventFeed):

@@ -145,3 +145,5 @@ def write_all(folder: Path, nodes: Sequence[Node], jobs: int) -> None:
     (folder / "build.ninja").write_text(build_ninja(nodes))
     (folder / "Makefile").write_text(makefile(nodes))
     (folder / "dodo.py").write_text(dodo_py(nodes))
+    graph = [{"name": n.name, "argv": list(n.argv), "deps": list(n.deps)} for n in nodes]
+    (folder / "graph.json").write_text(json.dumps(graph))  # for benchmarks/pyfloor.py

@@ -28,7 +28,15 @@ TOOLS: dict[str, list[str]] = {
     "ninja": [str(VENV_BIN / "ninja"), "-j", str(JOBS)],
     "make": ["make", "-r", "-j", str(JOBS)],
     "doit": [str(VENV_BIN / "doit"), "-n", str(JOBS)],
+    # Not a build tool: the floor under any Python runner (spawn and wait, nothing else).
+    "pyfloor": [
+        sys.executable,
+        str(Path(__file__).with_name("pyfloor.py")),
+        "graph.json",
+        str(JOBS),
+    ],
 }
+DEFAULT_TOOLS = ("tuibuild", "ninja", "make", "doit")
 
 # The task commands themselves (and ninja's shell) are not the tool: their memory is not counted.
 _COMMANDS = {"seq", "sh", "true", "sleep"}
@@ -151,6 +159,7 @@ def version(tool: str) -> str:
         "ninja": [TOOLS["ninja"][0], "--version"],
         "make": ["make", "--version"],
         "doit": [TOOLS["doit"][0], "--version"],
+        "pyfloor": [sys.executable, "--version"],
     }[tool]
     try:
         text = subprocess.run(argv, capture_output=True, text=True, check=False).stdout

@@ -274,7 +274,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 run, smaller graphs")
     parser.add_argument("--runs", type=int, default=None, help="runs per tool (default 5)")
     parser.add_argument("--only", default=None, help="comma-separated scenarios")
-    parser.add_argument("--tools", default=",".join(measure.TOOLS), help="comma-separated")
+    parser.add_argument(
+        "--tools",
+        default=",".join(measure.DEFAULT_TOOLS),
+        help=f"comma-separated, of {', '.join(measure.TOOLS)} (pyfloor: the floor under any "
+        "Python runner, spawn and wait only)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write raw results here")
     args = parser.parse_args(argv)
     runs = args.runs or (1 if args.quick else 5)

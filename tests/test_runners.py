@@ -18,7 +18,8 @@ import tui_build
 from tui_build.events import Failure, FailureKind, Stream
 from tui_build.runners import CommandRunner, LocalRunner, PythonRunner
 from tui_build.runners.base import Job, Outcome
-from tui_build.runners.procs import become_subreaper, new_token
+from tui_build.runners.procs import new_token
+from tui_build.subreaper import become_subreaper
 
 PY = sys.executable
 

@@ -352,9 +352,9 @@ def make_engine(graph, args: argparse.Namespace, jobs: int):  # type: ignore[no-
     """
     from .engine import Engine
     from .runners import LocalRunner
-    from .runners.procs import become_subreaper
     from .session import open_session
     from .store import StoreError
+    from .subreaper import become_subreaper
 
     try:
         session = open_session(

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import itertools
 import os
 import signal
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -31,7 +29,6 @@ TOKEN_ENV = "TUIBUILD_TASK_TOKEN"
 """Holds a fresh random token in the environment of every task's processes. Tokens accumulate
 (space-separated) when a task runs tuibuild itself, so the outer build still finds everything."""
 
-_PR_SET_CHILD_SUBREAPER = 36
 _POLL = 0.01
 _KILL_WAIT = 1.0
 
@@ -60,17 +57,6 @@ def with_token(env: Mapping[str, str], token: str) -> dict[str, str]:
     """The environment for a task's process: `env` with the task's token added."""
     outer = env.get(TOKEN_ENV)
     return {**env, TOKEN_ENV: f"{outer} {token}" if outer else token}
-
-
-def become_subreaper() -> bool:
-    """Make orphaned descendants re-parent to this process (Linux); False where unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
 
 
 def pids_in_tree(pid: int) -> set[int]:

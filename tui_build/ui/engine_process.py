@@ -120,7 +120,7 @@ class ProcessBridge(EventFeed):
 
     def start(self) -> None:
         """Fork the engine's process; returns at once (see :meth:`wait_started`)."""
-        from ..runners.procs import become_subreaper
+        from ..subreaper import become_subreaper
 
         # Should the child die, its tasks' processes come to us, and finish() kills them.
         become_subreaper()

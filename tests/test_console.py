@@ -165,3 +165,24 @@ def test_a_character_cut_by_a_read_chunk_is_kept_whole(tmp_path: Path) -> None:
     out = io.StringIO()
     ConsoleReporter(out)._copy_log(str(log))
     assert out.getvalue() == text
+
+
+def test_a_log_copied_to_a_real_file_keeps_its_bytes_its_order_and_its_cleaning(
+    tmp_path: Path,
+) -> None:
+    """Plain ASCII chunks go to the file's byte buffer as they are, the rest through the text
+    layer: the two must interleave in order, with text written before and after."""
+    from tui_build.logs import strip_escapes
+    from tui_build.report.console import copy_log
+
+    ascii_part = "".join(f"line {i}\n" for i in range(200_000))  # well over one 1 MiB chunk
+    rest = "naïve é\n\x1b[31mred\x1b[0m\n" + "tail\n" * 10 + "no newline at the end"
+    log = tmp_path / "t.log"
+    log.write_text(ascii_part + rest, encoding="utf-8")
+    target = tmp_path / "out.txt"
+    with open(target, "w", encoding="utf-8") as out:
+        out.write("header\n")
+        copy_log(str(log), out, strip_escapes)
+        out.write("footer\n")
+    expected = "header\n" + ascii_part + strip_escapes(rest) + "\nfooter\n"
+    assert target.read_text(encoding="utf-8") == expected

@@ -17,7 +17,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from ..events import (
     BuildFinished,
@@ -56,21 +56,66 @@ _STATE_COLOR = {
 _SHOWN = (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED)
 
 
+def copy_log(path: str, out: TextIO, clean: Callable[[str], str] | None) -> None:
+    """Copy a task's log to `out` (`clean` drops escape sequences), ending with a newline.
+
+    Most output is ASCII without an escape sequence: such a chunk goes to the stream's byte
+    buffer as it is, with no decoding and encoding on the way. Anything else is decoded
+    incrementally (a character cut by a chunk's end is put back together, invalid UTF-8
+    replaced) and cleaned.
+    """
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError:
+        return
+    raw: BinaryIO | None = getattr(out, "buffer", None)
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    text_pending = True  # text in `out` that its byte buffer has not seen (the caller's too)
+    with f:
+        last = b"\n"
+        while chunk := f.read(1 << 20):
+            last = chunk[-1:]
+            # (and no character of the chunk before waits to be completed)
+            if (
+                raw is not None
+                and chunk.isascii()
+                and b"\x1b" not in chunk
+                and not decoder.getstate()[0]
+            ):
+                if text_pending:
+                    out.flush()
+                    text_pending = False
+                raw.write(chunk)
+                continue
+            text = decoder.decode(chunk)
+            out.write(clean(text) if clean is not None and b"\x1b" in chunk else text)
+            text_pending = True
+        rest = decoder.decode(b"", final=True)
+        if rest:
+            out.write(rest)
+        if last != b"\n":
+            out.write("\n")
+    out.flush()
+
+
 class BackgroundWriter:
     """A text stream written in order by a thread of its own, so a task's block of output
     (many megabytes, copied from its log) never holds up the engine's loop, which meanwhile
     reads the pipes of the tasks still running.
 
-    Writes are queued (at most :data:`QUEUE_DEPTH` pieces: a writer slower than the build
-    makes the build wait, never grows memory); :meth:`drain` waits until all are written.
-    A stream that fails (a closed pipe) is given up, and the build goes on.
+    Writes and log copies are queued (at most :data:`QUEUE_DEPTH` of them: a writer slower
+    than the build makes the build wait, never grows memory; a log is copied by the thread,
+    chunk by chunk); :meth:`drain` waits until all are written. A stream that fails (a closed
+    pipe) is given up, and the build goes on.
     """
 
     QUEUE_DEPTH = 64
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
-        self._queue: queue.Queue[str | None] = queue.Queue(self.QUEUE_DEPTH)
+        self._queue: queue.Queue[str | tuple[str, Callable[[str], str] | None]] = queue.Queue(
+            self.QUEUE_DEPTH
+        )
         self._failed = False
         self._thread = threading.Thread(target=self._run, name="tuibuild-console", daemon=True)
         self._thread.start()
@@ -78,6 +123,11 @@ class BackgroundWriter:
     def write(self, text: str) -> None:
         if not self._failed:
             self._queue.put(text)
+
+    def copy_log(self, path: str, clean: Callable[[str], str] | None) -> None:
+        """Copy the log at `path` (see :func:`copy_log`) once everything before is written."""
+        if not self._failed:
+            self._queue.put((path, clean))
 
     def flush(self) -> None:
         self.write("")  # an empty piece: flush once everything before it is written
@@ -92,13 +142,16 @@ class BackgroundWriter:
 
     def _run(self) -> None:
         while True:
-            text = self._queue.get()
+            item = self._queue.get()
             try:
-                if not self._failed:
-                    if text:
-                        self.out.write(text)
-                    else:
-                        self.out.flush()
+                if self._failed:
+                    pass
+                elif isinstance(item, tuple):
+                    copy_log(item[0], self.out, item[1])
+                elif item:
+                    self.out.write(item)
+                else:
+                    self.out.flush()
             except (OSError, ValueError):  # a closed stream: stop writing, keep building
                 self._failed = True
             finally:
@@ -129,6 +182,7 @@ class ConsoleReporter:
         clock: Callable[[], float] = time.monotonic,
         background: bool = False,
     ) -> None:
+        self._direct = out
         self._background = BackgroundWriter(out) if background else None
         self.out: TextIO | BackgroundWriter = self._background or out
         """Where everything goes: the stream itself, or its :class:`BackgroundWriter`."""
@@ -230,24 +284,11 @@ class ConsoleReporter:
         """Called in the summary just before the failures, which stay the last thing printed."""
 
     def _copy_log(self, path: str) -> None:
-        try:
-            f = open(path, "rb")  # noqa: SIM115 - closed below
-        except OSError:
-            return
-        with f:
-            last = b"\n"
-            # Incremental: a character cut by a chunk's end is put back together, not replaced.
-            decoder = codecs.getincrementaldecoder("utf-8")("replace")
-            while chunk := f.read(1 << 20):
-                text = decoder.decode(chunk)
-                # Most output carries no escape sequence: skip the regular expression then.
-                self._write(self._clean(text) if b"\x1b" in chunk else text)
-                last = chunk[-1:]
-            rest = decoder.decode(b"", final=True)
-            if rest:
-                self._write(rest)
-            if last != b"\n":
-                self._write("\n")
+        clean = None if self.color else strip_escapes
+        if self._background is not None:
+            self._background.copy_log(path, clean)
+        else:
+            copy_log(path, self._direct, clean)
 
     def _stream(self, task: str, text: str) -> None:
         buffered = self._partial.pop(task, "") + text

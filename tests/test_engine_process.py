@@ -241,3 +241,23 @@ def test_a_firehose_the_ui_does_not_read_stays_bounded_and_arrives_whole(tmp_pat
     shown = store.get("hose")
     assert shown is not None and shown.line_count == lines
     assert shown.line(lines - 1) == str(lines)
+
+
+def test_what_the_engine_prints_waits_for_the_app_to_close(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A warning of the engine's (here: a corrupt store, moved aside) must not land on the
+    dashboard's screen; the launcher prints it once the app has closed."""
+    graph = make_graph(tmp_path, '[tasks.a]\ncmd = ["true"]\n')
+    store = store_dir(graph.spec.path)
+    store.mkdir(parents=True)
+    (store / "state.db").write_bytes(b"this is not an SQLite database" * 100)
+    bridge = launch.start(graph, _args(), jobs=2)
+    assert isinstance(bridge, ProcessBridge)
+    try:
+        _drain_until(bridge, lambda: bridge.summary.outcome == "succeeded", "the build's end")
+    finally:
+        launch.finish(bridge)
+    assert "unreadable" not in capfd.readouterr().err  # nothing reached the terminal meanwhile
+    printed = bridge.printed()
+    assert "tuibuild: warning:" in printed and "moved" in printed

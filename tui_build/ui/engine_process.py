@@ -35,6 +35,7 @@ import pickle
 import signal
 import struct
 import sys
+import tempfile
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -115,6 +116,7 @@ class ProcessBridge(EventFeed):
         self._final: RunSummary | None = None
         self._stopping = threading.Event()
         self._send_lock = threading.Lock()
+        self._printed: Any = None  # the child's stdout and stderr: a file, shown after the app
 
     # -- life --------------------------------------------------------------------------------
 
@@ -126,6 +128,7 @@ class ProcessBridge(EventFeed):
         become_subreaper()
         events_r, events_w = os.pipe()
         commands_r, commands_w = os.pipe()
+        self._printed = tempfile.TemporaryFile()  # noqa: SIM115 - read after the child exits
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()  # or the child would print our buffered text again
@@ -135,6 +138,12 @@ class ProcessBridge(EventFeed):
             try:
                 os.close(events_r)
                 os.close(commands_w)
+                # What the engine prints (a store warning, a crash) must not land on the
+                # dashboard's screen: the parent shows it once the app has closed.
+                os.dup2(self._printed.fileno(), 1)
+                os.dup2(self._printed.fileno(), 2)
+                sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+                sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
                 code = _child_main(self._graph, self._args, self._jobs, events_w, commands_r)
             finally:
                 os._exit(code)
@@ -256,6 +265,18 @@ class ProcessBridge(EventFeed):
         """True while the child runs (after :meth:`stop`: it did not stop)."""
         self._reap()
         return self._pid is not None and self._status is None
+
+    def printed(self, limit: int = 65536) -> str:
+        """What the engine's process printed (its last `limit` bytes), once it has exited."""
+        if self._printed is None or self.alive:
+            return ""
+        try:
+            size = self._printed.seek(0, os.SEEK_END)
+            self._printed.seek(max(0, size - limit))
+            text: str = self._printed.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+        return text if size <= limit else "…" + text
 
     def final_summary(self) -> RunSummary:
         """The engine's own summary (sent by the child as it exited); the UI's fold when the

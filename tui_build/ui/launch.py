@@ -128,6 +128,10 @@ def run_dashboard(graph: Graph, args: argparse.Namespace, jobs: int) -> int:
     finally:
         summary = finish(bridge)
     from ..report.console import ConsoleReporter, use_color
+    from .engine_process import ProcessBridge
+
+    if isinstance(bridge, ProcessBridge) and (printed := bridge.printed()):
+        sys.stderr.write(printed if printed.endswith("\n") else printed + "\n")
 
     ConsoleReporter(sys.stdout, color=use_color(sys.stdout)).summary(summary)
     if bridge.error is not None:

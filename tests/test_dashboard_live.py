@@ -290,3 +290,43 @@ def test_a_firehose_of_long_lines_is_trimmed_now_and_then_not_at_every_chunk(
     text = "".join(run.parts)
     assert run.skipped + text.count("\n") == 600 * 200
     assert text.count("\n") >= TAIL_LINES and text.endswith("000199" + "y" * 293 + "\n")
+
+
+def test_batches_from_the_engines_process_collapse_as_one_run_would() -> None:
+    """The UI's queue merges the runs that several batches brought: the lines counted and the
+    tail kept are those one run of all the output gives, and what waits stays bounded."""
+    from tui_build.events import Stream, TaskOutput
+    from tui_build.ui.feed import OUTPUT_CAP, EventQueue
+    from tui_build.ui.line_store import OutputStore
+
+    def shown(queue: EventQueue) -> tuple[int, list[str]]:
+        store = OutputStore()
+        for item in queue.take():
+            if item.skipped:  # type: ignore[union-attr]
+                store.skip("hose", item.skipped)  # type: ignore[union-attr]
+            store.feed("hose", "".join(item.parts))  # type: ignore[union-attr]
+        lines = store.get("hose")
+        assert lines is not None
+        return lines.line_count, [
+            lines.line(i) for i in range(lines.line_count - 3, lines.line_count)
+        ]
+
+    chunks = [
+        "".join(f"{b}-{i} " + "z" * 40 + "\n" for i in range(20_000)) + f"cut {b} "
+        for b in range(40)
+    ]
+    reference = EventQueue()
+    ui = EventQueue()
+    child = EventQueue()
+    for n, chunk in enumerate(chunks):
+        reference.put(TaskOutput("hose", Stream.STDOUT, chunk, 1.0))
+        child.put(TaskOutput("hose", Stream.STDOUT, chunk, 1.0))
+        if n % 3 == 2:  # the child's outbox sends a batch now and then
+            ui.put_all(list(child.take()))
+    ui.put_all(list(child.take()))
+    assert ui.chars <= 2 * OUTPUT_CAP
+    assert len(ui._queue) == 1
+    merged, expected = shown(ui), shown(reference)
+    assert merged == expected
+    assert expected[0] == 40 * 20_000 + 1  # every line counted, the open "cut 39 " last
+    assert expected[1][-1] == "cut 39 " and expected[1][-2].startswith("39-19999 ")

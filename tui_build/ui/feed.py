@@ -71,6 +71,17 @@ class _OutputRun:
             # only once it has doubled, or every chunk would copy it all again (quadratic).
             self.cap = max(OUTPUT_CAP, 2 * self.chars)
 
+    def extend(self, later: _OutputRun) -> None:
+        """Take in the run that came right after this one (from the engine's process)."""
+        if not later.skipped:
+            for part in later.parts:
+                self.add(part, later.time)
+            return
+        # The later run dropped lines of its own: all of this one's come before those.
+        self.skipped += sum(part.count("\n") for part in self.parts) + later.skipped
+        self.parts, self.chars, self.cap = list(later.parts), later.chars, later.cap
+        self.time = later.time
+
 
 class EventQueue:
     """Events on their way from the engine's thread (or process) to the UI's, thread-safe.
@@ -86,7 +97,7 @@ class EventQueue:
         self._lock = threading.Lock()
         self._runs: dict[str, _OutputRun] = {}  # the runs in the queue still taking output
         self.chars = 0
-        """Characters of output waiting (approximate: trims are not subtracted)."""
+        """Characters of output waiting (approximate: trims in :meth:`put` are not counted)."""
 
     def put(self, event: Event) -> None:
         with self._lock:
@@ -107,7 +118,16 @@ class EventQueue:
         with self._lock:
             for item in items:
                 if isinstance(item, _OutputRun):
+                    # Collapsed here too, so what the UI takes in one tick stays bounded
+                    # however many batches the engine's process sent meanwhile.
+                    open_run = self._runs.get(item.task)
+                    if open_run is not None:
+                        self.chars -= open_run.chars
+                        open_run.extend(item)
+                        self.chars += open_run.chars
+                        continue
                     self.chars += item.chars
+                    self._runs[item.task] = item
                 elif isinstance(item, TaskStateChanged):
                     self._runs.pop(item.task, None)
                 self._queue.append(item)

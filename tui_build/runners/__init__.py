@@ -1,37 +1,28 @@
 """Local backends of the runner protocol: commands as subprocesses, callables on a worker pool.
 
-:class:`LocalRunner` is what the CLI hands the engine; it sends each job to the backend that
-accepts it.
+:class:`LocalRunner` (:mod:`.local`) is what the CLI hands the engine; it sends each job to the
+backend that accepts it. The names are imported on first use: the graph needs only
+:mod:`.base` (the :class:`~.base.Job`), and the dashboard's process, which imports the graph,
+must not pay for subprocess machinery, psutil and the worker pool on its way to a first frame.
 """
 
 from __future__ import annotations
 
-import asyncio
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from ..events import Failure, FailureKind
-from .base import Job, Outcome, OutputSink
-from .command import CommandRunner
-from .python import PythonRunner
+if TYPE_CHECKING:
+    from .command import CommandRunner
+    from .local import LocalRunner
+    from .python import PythonRunner
 
 __all__ = ["CommandRunner", "LocalRunner", "PythonRunner"]
 
+_HOMES = {"CommandRunner": ".command", "LocalRunner": ".local", "PythonRunner": ".python"}
 
-class LocalRunner:
-    """Runs commands directly and callables on a pool of at most `jobs` worker processes."""
 
-    def __init__(self, jobs: int) -> None:
-        self.commands = CommandRunner()
-        self.callables = PythonRunner(jobs)
-
-    def accepts(self, job: Job) -> bool:
-        return self.callables.accepts(job) or self.commands.accepts(job)
-
-    async def run(self, job: Job, sink: OutputSink) -> Outcome:
-        if self.callables.accepts(job):
-            return await self.callables.run(job, sink)
-        if self.commands.accepts(job):
-            return await self.commands.run(job, sink)
-        return Outcome(Failure(FailureKind.ERROR, f"nothing to run for {job.task}"))
-
-    async def close(self) -> None:
-        await asyncio.gather(self.commands.close(), self.callables.close())
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home, __name__), name)

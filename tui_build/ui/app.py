@@ -142,7 +142,8 @@ class TuiBuildApp(App[None]):
         self.set_interval(self._tick_seconds, self.tick)
         if self.system_stats:
             header = self._main.query_one(BuildHeader)
-            header.sample_system()
+            # After the first frame: importing psutil and reading /proc can wait for it.
+            self.call_after_refresh(header.sample_system)
             self.set_interval(1.0, header.sample_system)
         self.tick()
 

@@ -8,7 +8,6 @@ does not read stays bounded in the UI's process and arrives complete (tail plus 
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 from conftest import make_graph
+from test_dashboard_live import _args
 
 from tui_build import cli
 from tui_build.events import TaskState
@@ -41,14 +41,6 @@ open("pids.txt", "w").write(str(os.getpid()) + " " + str(child.pid))
 print("started", flush=True)
 time.sleep(300)''']
 """
-
-
-def _args(**overrides: object) -> argparse.Namespace:
-    args = cli.build_parser().parse_args([])
-    args.argv = []
-    for key, value in overrides.items():
-        setattr(args, key, value)
-    return args
 
 
 def _until(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:

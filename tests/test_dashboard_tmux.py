@@ -108,9 +108,10 @@ def test_fix_rerun_and_quit(tmux: Tmux, tmp_path: Path) -> None:
     assert "succeeded  2 succeeded  tuibuild" in history, history
 
 
-@pytest.mark.parametrize("how", ["q", "SIGTERM"])
+@pytest.mark.parametrize("how", ["q", "SIGTERM", "SIGINT"])
 def test_leaving_while_running_kills_the_work(tmp_path: Path, how: str) -> None:
-    """`q` (after a confirmation) or SIGTERM: the task is killed, the summary says so."""
+    """`q` (after a confirmation), SIGTERM or SIGINT (`kill -INT`: the terminal is raw, so a
+    Ctrl-C key is the app's): the task is killed, the summary says so."""
     if not TUIBUILD.exists():
         pytest.skip("tuibuild is not installed in this environment (pip install -e .)")
     marker = uuid.uuid4().hex
@@ -145,7 +146,7 @@ def test_leaving_while_running_kills_the_work(tmp_path: Path, how: str) -> None:
             ).stdout.split()
             pids = [p for p in tuibuild if Path(f"/proc/{p}/cwd").resolve() == tmp_path.resolve()]
             assert pids, "the tuibuild process was not found"
-            subprocess.run(["kill", "-TERM", *pids], check=True)
+            subprocess.run(["kill", f"-{how[3:]}", *pids], check=True)
             expected_status = "EXIT=130"  # interrupted
         screen = session.wait_for(lambda s: "COMMAND" in s, "the history after the app closed")
         assert "cancelled: slow" in screen

@@ -119,7 +119,8 @@ def run_dashboard(graph: Graph, args: argparse.Namespace, jobs: int) -> int:
             bridge.interrupt()  # the build ends "interrupted": exit status 130
             app.exit()  # then, below, the engine stops and kills what runs: no orphans
 
-        previous = {sig: signal.signal(sig, close) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        previous = {sig: signal.signal(sig, close) for sig in signals}
         try:
             app.run()
         finally:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import codecs
 import os
-import queue
 import shutil
 import threading
 import time
@@ -103,59 +102,87 @@ class BackgroundWriter:
     (many megabytes, copied from its log) never holds up the engine's loop, which meanwhile
     reads the pipes of the tasks still running.
 
-    Writes and log copies are queued (at most :data:`QUEUE_DEPTH` of them: a writer slower
-    than the build makes the build wait, never grows memory; a log is copied by the thread,
-    chunk by chunk); :meth:`drain` waits until all are written. A stream that fails (a closed
+    Writes and log copies wait in a list that the thread takes every :data:`FLUSH_EVERY`
+    seconds (at once for a log copy or a drain), so a build of thousands of quiet tasks costs
+    one append per line, not a wake-up of the thread per task; a flush asked for is done at
+    the next take. Text waiting is capped (:data:`PENDING_CAP` characters: past it the
+    build waits for the writer, and memory never grows); a log is copied chunk by chunk.
+    :meth:`drain` waits until all is written and flushed. A stream that fails (a closed
     pipe) is given up, and the build goes on.
     """
 
-    QUEUE_DEPTH = 64
+    FLUSH_EVERY = 0.05
+    PENDING_CAP = 1 << 22
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
-        self._queue: queue.Queue[str | tuple[str, Callable[[str], str] | None]] = queue.Queue(
-            self.QUEUE_DEPTH
-        )
+        self._pending: list[str | tuple[str, Callable[[str], str] | None]] = []
+        self._chars = 0
+        self._flush = False
+        self._busy = False  # the thread holds items it has not written yet
         self._failed = False
+        self._ready = threading.Condition(threading.Lock())
         self._thread = threading.Thread(target=self._run, name="tuibuild-console", daemon=True)
         self._thread.start()
 
     def write(self, text: str) -> None:
-        if not self._failed:
-            self._queue.put(text)
+        if self._failed or not text:
+            return
+        with self._ready:
+            self._pending.append(text)
+            self._chars += len(text)
+            if self._chars > self.PENDING_CAP:
+                self._ready.notify_all()
+                while self._chars > self.PENDING_CAP and not self._failed:
+                    self._ready.wait()
 
     def copy_log(self, path: str, clean: Callable[[str], str] | None) -> None:
         """Copy the log at `path` (see :func:`copy_log`) once everything before is written."""
-        if not self._failed:
-            self._queue.put((path, clean))
+        if self._failed:
+            return
+        with self._ready:
+            self._pending.append((path, clean))
+            self._flush = True
+            self._ready.notify_all()
 
     def flush(self) -> None:
-        self.write("")  # an empty piece: flush once everything before it is written
+        """Flush at the thread's next take (within :data:`FLUSH_EVERY` seconds)."""
+        self._flush = True
 
     def drain(self) -> None:
-        """Wait until everything queued so far is written and flushed."""
-        self.flush()
-        self._queue.join()
+        """Wait until everything written so far is written out and flushed."""
+        with self._ready:
+            self._flush = True
+            self._ready.notify_all()
+            while (self._pending or self._busy or self._flush) and not self._failed:
+                self._ready.wait()
 
     def isatty(self) -> bool:
         return self.out.isatty()
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            with self._ready:
+                if not self._pending and not self._flush:
+                    self._ready.wait(self.FLUSH_EVERY)
+                items, self._pending, self._chars = self._pending, [], 0
+                flush, self._flush = self._flush, False
+                self._busy = True
+                self._ready.notify_all()  # a writer waiting at the cap may go on
             try:
-                if self._failed:
-                    pass
-                elif isinstance(item, tuple):
-                    copy_log(item[0], self.out, item[1])
-                elif item:
-                    self.out.write(item)
-                else:
-                    self.out.flush()
+                if not self._failed:
+                    for item in items:
+                        if isinstance(item, tuple):
+                            copy_log(item[0], self.out, item[1])
+                        else:
+                            self.out.write(item)
+                    if flush:
+                        self.out.flush()
             except (OSError, ValueError):  # a closed stream: stop writing, keep building
                 self._failed = True
-            finally:
-                self._queue.task_done()
+            with self._ready:
+                self._busy = False
+                self._ready.notify_all()
 
 
 def use_color(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:

@@ -435,3 +435,45 @@ def test_last_lines_start_finds_the_tail_of_n_lines() -> None:
         tail = text[last_lines_start(text, n) :]
         assert tail.count("\n") == n - 1 and text.endswith(tail)
         assert text[last_lines_start(text, n) - 1] == "\n"
+
+
+def test_colours_carry_from_line_to_line_as_on_a_terminal() -> None:
+    """A tool turns red on, prints lines, resets: every line in between starts red, in any
+    chunking; a reset, a new colour or attribute changes what the next lines start with."""
+    text = (
+        "plain\n\x1b[31mred on\nstill red\nred \x1b[1mand bold\nbold red\x1b[22m\n"
+        "red again\x1b[0m\n"
+        "plain again\n\x1b[38;5;208;44morange on blue\nsame\x1b[39m\nblue only\x1b[49m\nnone"
+    )
+    expected = [
+        "",
+        "",
+        "\x1b[31m",
+        "\x1b[31m",
+        "\x1b[1;31m",
+        "\x1b[31m",
+        "",
+        "",
+        "\x1b[38;5;208;44m",
+        "\x1b[44m",
+        "",
+    ]
+    for size in (1, 7, len(text)):
+        lines = TaskLines("t")
+        feed_in_chunks(lines, text, size)
+        assert [lines.sgr_prefix(i) for i in range(lines.line_count)] == expected, size
+
+
+async def test_a_line_inside_a_coloured_stretch_is_drawn_in_its_colour(store: OutputStore) -> None:
+    app = PaneApp(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(OutputPane)
+        pane.show_task("t")
+        store.feed("t", "\x1b[31mfirst\nsecond\x1b[0m\nthird\n")
+        pane.refresh_lines()
+        await pilot.pause()
+        second = next(s.style for s in pane.render_line(1) if s.text == "second")
+        assert second is not None and second.color is not None and second.color.name == "color(1)"
+        third = next(s.style for s in pane.render_line(2) if s.text == "third")
+        assert third is None or third.color is None or third.color.name != "color(1)"
+        assert strip_text(pane.render_line(1)) == "second"

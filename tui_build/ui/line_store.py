@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 from ..logs import collapse_carriage_returns
+from .sgr import sgr_after
 
 TAIL_LINES = 20_000
 """Lines of a task's output kept in memory; earlier ones are read back from its log."""
@@ -226,6 +227,9 @@ class TaskLines:
         self._clipped: dict[int, int] = {}
         self._open = ""
         self._open_extra = 0
+        self._sgr: dict[int, str] = {}
+        """The colours in force at the start of each line of the tail that starts coloured."""
+        self._state = ""  # ... and at the start of the open line
 
     @property
     def complete_count(self) -> int:
@@ -279,6 +283,8 @@ class TaskLines:
             for i, part in enumerate(new):
                 if len(part) > LINE_LIMIT:
                     new[i], self._clipped[self.complete_count + 1 + i] = _clip(part, 0)
+        if self._state or "\x1b[" in text or "\x1b[" in done:  # (done: earlier chunks too)
+            self._follow_colours(done, new)
         self._lines.append(done)
         self._lines.extend(new)
         self._chars += len(done) + sum(map(len, new)) + len(new) + 1
@@ -299,6 +305,24 @@ class TaskLines:
         self._chars = 0
         self._clipped = {}
         self._open, self._open_extra = "", 0
+        self._sgr, self._state = {}, ""  # what the skipped lines did to colours is unknown
+
+    def _follow_colours(self, done: str, new: list[str]) -> None:
+        """Note the colours each line starts with (a terminal carries them across lines)."""
+        state, number = self._state, self.complete_count
+        for line in (done, *new):
+            if state:
+                self._sgr[number] = state
+            state = sgr_after(state, line)
+            number += 1
+        self._state = state
+
+    def sgr_prefix(self, index: int) -> str:
+        """The SGR sequence in force where line `index` starts ("" when not known: lines
+        read back from the log start in the default colours)."""
+        if index >= self.complete_count:
+            return self._state
+        return self._sgr.get(index, "")
 
     def _extend_open(self, text: str) -> None:
         if not text:
@@ -335,6 +359,8 @@ class TaskLines:
         self._first += drop
         if self._clipped:
             self._clipped = {i: n for i, n in self._clipped.items() if i >= self._first}
+        if self._sgr:
+            self._sgr = {i: s for i, s in self._sgr.items() if i >= self._first}
 
     def _open_state(self) -> tuple[str, int]:
         shown = collapse_carriage_returns(self._open)

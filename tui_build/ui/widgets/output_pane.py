@@ -332,6 +332,9 @@ class OutputPane(SearchMixin, ScrollView, can_focus=True):
             self._request_index(lines, index)
             return self._plain_strip("…", "output-pane--hint")
         raw, clipped = lines.clipped_line(index)
+        colours = lines.sgr_prefix(index)  # a colour turned on lines before still holds
+        if colours:
+            raw = colours + raw
         match = self._match_class(number, block, index)
         key = (raw, clipped, self.search_query if match else "", match)
         strip = self._strips.get(key)

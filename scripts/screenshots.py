@@ -3,8 +3,8 @@
     .venv/bin/python scripts/screenshots.py [--size 140x42] [--out screenshots]
 
 Copies build.toml.example and demo/ into a temporary folder, runs the build there with the real
-engine and runners (the engine in its own thread, exactly as `tuibuild` does, with -k so the
-whole demo runs despite its flaky test), drives the app with Textual's Pilot and saves SVGs with
+engine and runners (the engine in a process of its own, exactly as `tuibuild` does, with -k so
+the whole demo runs despite its flaky test), drives the app with Textual's Pilot and saves SVGs with
 `App.save_screenshot()`, then PNGs with `rsvg-convert` (Debian: librsvg2-bin) when it is there.
 """
 
@@ -24,12 +24,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tui_build.cli import make_engine  # noqa: E402
 from tui_build.events import TaskState  # noqa: E402
 from tui_build.graph import build_graph  # noqa: E402
 from tui_build.spec import load_spec  # noqa: E402
+from tui_build.ui import launch  # noqa: E402
 from tui_build.ui.app import TuiBuildApp, make_app  # noqa: E402
-from tui_build.ui.bridge import Bridge  # noqa: E402
 
 
 async def wait_for(pilot: object, predicate: Callable[[], bool], timeout: float = 60) -> None:
@@ -61,9 +60,7 @@ async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
     os.chdir(work)
     graph = build_graph(load_spec(Path("build.toml"))).select([])
     args = argparse.Namespace(keep_going=True, events=None, exit_on_finish=False)
-    engine = make_engine(graph, args, 4)
-    bridge = Bridge(engine, threaded=True)
-    bridge.start()
+    bridge = launch.start(graph, args, 4)
     app: TuiBuildApp = make_app(graph, bridge)
     saved: list[Path] = []
 
@@ -88,12 +85,13 @@ async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
                     if n.startswith("compile[") and state(n) is TaskState.RUNNING
                 ]
 
+            def sampled() -> list[str]:  # running, with CPU and memory on their rows
+                return [n for n in compiling() if (summary.tasks[n].cpu_percent or 0) > 0]
+
             await wait_for(pilot, lambda: len(compiling()) >= 2)
-            app.panel.select_task(compiling()[0])
-            await wait_for(
-                pilot, lambda: any((r.cpu_percent or 0) > 0 for r in summary.tasks.values()), 10
-            )
-            await pilot.pause(0.5)
+            await wait_for(pilot, lambda: bool(sampled()), 10)
+            app.panel.select_task(sampled()[0])
+            await pilot.pause(0.2)
             save("running")
             await wait_for(pilot, lambda: summary.outcome is not None and not bridge.running, 120)
             await pilot.pause(0.3)
@@ -123,7 +121,7 @@ async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
             await pilot.pause(0.3)
             save("rerun-green")
     finally:
-        await asyncio.get_running_loop().run_in_executor(None, bridge.stop)
+        await asyncio.get_running_loop().run_in_executor(None, launch.finish, bridge)
         shutil.rmtree(work, ignore_errors=True)
     return saved
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import os
 import pickle
 import signal
@@ -41,7 +42,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..events import Command, RunSummary
-from .feed import EventFeed, EventQueue, recorded_durations
+from .feed import EventFeed, EventQueue, _OutputRun, recorded_durations
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -127,6 +128,8 @@ class ProcessBridge(EventFeed):
         # Should the child die, its tasks' processes come to us, and finish() kills them.
         become_subreaper()
         events_r, events_w = os.pipe()
+        with contextlib.suppress(OSError, AttributeError):  # fewer, larger hops per batch
+            fcntl.fcntl(events_w, fcntl.F_SETPIPE_SZ, 1 << 20)
         commands_r, commands_w = os.pipe()
         self._printed = tempfile.TemporaryFile()  # noqa: SIM115 - read after the child exits
         for stream in (sys.stdout, sys.stderr):
@@ -406,7 +409,11 @@ class _Outbox:
 
     def _flush(self) -> None:
         if self.queue:
-            self.send(("events", list(self.queue.take())))
+            items = list(self.queue.take())
+            for item in items:
+                if isinstance(item, _OutputRun):
+                    item.keep_tail()  # a firehose costs the pipe a tail per flush, no more
+            self.send(("events", items))
 
     def _run(self) -> None:
         try:

@@ -71,6 +71,19 @@ class _OutputRun:
             # only once it has doubled, or every chunk would copy it all again (quadratic).
             self.cap = max(OUTPUT_CAP, 2 * self.chars)
 
+    def keep_tail(self) -> None:
+        """Drop (and count) all but the last :data:`~.line_store.TAIL_LINES` lines now, cap or
+        not: what the UI's line store would keep of them anyway."""
+        if self.chars < TAIL_LINES:
+            return
+        joined = "".join(self.parts)
+        newlines = joined.count("\n")
+        if newlines > TAIL_LINES:
+            joined = joined[last_lines_start(joined, TAIL_LINES) :]
+            self.skipped += newlines - TAIL_LINES + 1
+            self.parts = [joined]
+            self.chars = len(joined)
+
     def extend(self, later: _OutputRun) -> None:
         """Take in the run that came right after this one (from the engine's process)."""
         if not later.skipped:

@@ -27,7 +27,7 @@ from tui_build.events import TaskState
 from tui_build.history import load_run
 from tui_build.store import Store, store_dir
 from tui_build.ui import launch
-from tui_build.ui.engine_process import PENDING_CAP, ProcessBridge
+from tui_build.ui.engine_process import PENDING_CAP, EngineStartError, ProcessBridge
 from tui_build.ui.line_store import OutputStore
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the engine forks")
@@ -253,3 +253,24 @@ def test_what_the_engine_prints_waits_for_the_app_to_close(
     assert "unreadable" not in capfd.readouterr().err  # nothing reached the terminal meanwhile
     printed = bridge.printed()
     assert "tuibuild: warning:" in printed and "moved" in printed
+
+
+def test_an_engine_that_cannot_start_is_an_error_not_a_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child forks with this process's memory, so a patched make_engine fails in it."""
+    graph = make_graph(tmp_path, '[tasks.a]\ncmd = ["true"]\n')
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("no engine today")
+
+    monkeypatch.setattr(cli, "make_engine", broken)
+    with pytest.raises(EngineStartError, match="cannot start the build: no engine today"):
+        launch.start(graph, _args(), jobs=2)
+
+    def dies(*args: object) -> None:
+        os._exit(3)
+
+    monkeypatch.setattr(cli, "make_engine", dies)
+    with pytest.raises(EngineStartError, match="exited before it started"):
+        launch.start(graph, _args(), jobs=2)

@@ -113,6 +113,7 @@ class ProcessBridge(EventFeed):
         self._commands_w = -1
         self._reader: threading.Thread | None = None
         self._hello = threading.Event()
+        self._started = False  # the child said hello: its store session is open
         self._start_error: EngineStartError | None = None
         self._final: RunSummary | None = None
         self._stopping = threading.Event()
@@ -166,6 +167,8 @@ class ProcessBridge(EventFeed):
             raise self._start_error
         if not self._hello.is_set():
             raise EngineStartError("the build's engine did not start in time", usage=False)
+        if not self._started:
+            raise EngineStartError("the build's engine exited before it started", usage=False)
 
     def _read(self) -> None:
         """The reader thread: frames from the child into the queue, until EOF."""
@@ -182,6 +185,7 @@ class ProcessBridge(EventFeed):
                         time.sleep(0.01)
                 elif kind == "hello":
                     self.durations = message[1]
+                    self._started = True
                     self._hello.set()
                 elif kind == "error":
                     self._start_error = EngineStartError(message[2], usage=message[1])

@@ -106,13 +106,20 @@ def finish(bridge: Bridge | ProcessBridge) -> RunSummary:
 
 def run_dashboard(graph: Graph, args: argparse.Namespace, jobs: int) -> int:
     """Run the build under the dashboard; print the summary after it closes; the exit code."""
-    from ..cli import exit_code
+    from ..cli import EXIT_FAILED, exit_code
+    from .engine_process import EngineStartError, ProcessBridge
 
     bridge = launch_engine(graph, args, jobs)  # the build starts before Textual is imported
     try:
         from .app import make_app
 
-        wait_started(bridge)
+        try:
+            wait_started(bridge)
+        except EngineStartError as exc:  # not the user's doing (that is a UsageError)
+            if isinstance(bridge, ProcessBridge):
+                sys.stderr.write(bridge.printed())
+            print(f"tuibuild: error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
         app = make_app(graph, bridge, exit_on_finish=bool(getattr(args, "exit_on_finish", False)))
 
         def close(signum: int, frame: object) -> None:
@@ -129,7 +136,6 @@ def run_dashboard(graph: Graph, args: argparse.Namespace, jobs: int) -> int:
     finally:
         summary = finish(bridge)
     from ..report.console import ConsoleReporter, use_color
-    from .engine_process import ProcessBridge
 
     if isinstance(bridge, ProcessBridge) and (printed := bridge.printed()):
         sys.stderr.write(printed if printed.endswith("\n") else printed + "\n")

@@ -60,13 +60,7 @@ class _OutputRun:
         self.chars += len(text)
         self.time = at
         if self.chars > self.cap:
-            joined = "".join(self.parts)
-            newlines = joined.count("\n")
-            if newlines > TAIL_LINES:
-                joined = joined[last_lines_start(joined, TAIL_LINES) :]
-                self.skipped += newlines - TAIL_LINES + 1
-            self.parts = [joined]
-            self.chars = len(joined)
+            self.keep_tail()
             # What is kept may still be over the cap (long lines, one huge line): look again
             # only once it has doubled, or every chunk would copy it all again (quadratic).
             self.cap = max(OUTPUT_CAP, 2 * self.chars)
@@ -81,8 +75,8 @@ class _OutputRun:
         if newlines > TAIL_LINES:
             joined = joined[last_lines_start(joined, TAIL_LINES) :]
             self.skipped += newlines - TAIL_LINES + 1
-            self.parts = [joined]
-            self.chars = len(joined)
+        self.parts = [joined]
+        self.chars = len(joined)
 
     def extend(self, later: _OutputRun) -> None:
         """Take in the run that came right after this one (from the engine's process)."""

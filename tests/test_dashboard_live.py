@@ -241,7 +241,8 @@ def test_the_bridge_queue_keeps_a_firehose_bounded(tmp_path: Path) -> None:
     """Output the UI has not drained yet collapses: the tail is kept, the rest counted."""
     from tui_build.engine import Engine
     from tui_build.events import Stream, TaskOutput
-    from tui_build.ui.bridge import OUTPUT_CAP, Bridge, _OutputRun
+    from tui_build.ui.bridge import Bridge
+    from tui_build.ui.feed import OUTPUT_CAP, _OutputRun
     from tui_build.ui.line_store import TAIL_LINES, OutputStore
 
     graph = make_graph(tmp_path, '[tasks.hose]\ncmd = ["fake"]\n')

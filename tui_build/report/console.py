@@ -141,8 +141,7 @@ class BackgroundWriter:
         if self._failed:
             return
         with self._ready:
-            self._pending.append((path, clean))
-            self._flush = True
+            self._pending.append((path, clean))  # copy_log flushes when done
             self._ready.notify_all()
 
     def flush(self) -> None:

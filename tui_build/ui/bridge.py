@@ -23,14 +23,7 @@ from typing import Any
 
 from ..engine import Engine
 from ..events import Command, RunSummary
-from .feed import (  # noqa: F401 - re-exported: the names' home before feed.py
-    OUTPUT_CAP,
-    Batch,
-    EventFeed,
-    EventQueue,
-    _OutputRun,
-    recorded_durations,
-)
+from .feed import EventFeed, recorded_durations
 
 
 class Bridge(EventFeed):

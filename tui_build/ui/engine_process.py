@@ -39,7 +39,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..events import Command, RunSummary
 from .feed import EventFeed, EventQueue, _OutputRun, recorded_durations
@@ -118,7 +118,8 @@ class ProcessBridge(EventFeed):
         self._final: RunSummary | None = None
         self._stopping = threading.Event()
         self._send_lock = threading.Lock()
-        self._printed: Any = None  # the child's stdout and stderr: a file, shown after the app
+        self._printed: IO[bytes] | None = None
+        """The child's stdout and stderr: a file, shown after the app has closed."""
 
     # -- life --------------------------------------------------------------------------------
 
@@ -144,8 +145,9 @@ class ProcessBridge(EventFeed):
                 os.close(commands_w)
                 # What the engine prints (a store warning, a crash) must not land on the
                 # dashboard's screen: the parent shows it once the app has closed.
-                os.dup2(self._printed.fileno(), 1)
-                os.dup2(self._printed.fileno(), 2)
+                printed = self._printed.fileno()
+                os.dup2(printed, 1)
+                os.dup2(printed, 2)
                 sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
                 sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
                 code = _child_main(self._graph, self._args, self._jobs, events_w, commands_r)
@@ -280,7 +282,7 @@ class ProcessBridge(EventFeed):
         try:
             size = self._printed.seek(0, os.SEEK_END)
             self._printed.seek(max(0, size - limit))
-            text: str = self._printed.read().decode("utf-8", "replace")
+            text = self._printed.read().decode("utf-8", "replace")
         except (OSError, ValueError):
             return ""
         return text if size <= limit else "…" + text

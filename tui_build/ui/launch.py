@@ -41,7 +41,11 @@ def start(graph: Graph, args: argparse.Namespace, jobs: int) -> Bridge | Process
     (another tuibuild holds the build's lock).
     """
     bridge = launch_engine(graph, args, jobs)
-    wait_started(bridge)
+    try:
+        wait_started(bridge)
+    except BaseException:
+        finish(bridge)
+        raise
     return bridge
 
 
@@ -62,7 +66,9 @@ def launch_engine(graph: Graph, args: argparse.Namespace, jobs: int) -> Bridge |
 
 
 def wait_started(bridge: Bridge | ProcessBridge) -> None:
-    """Wait for a process's engine to have opened the store; its failure as a UsageError."""
+    """Wait for a process's engine to have opened the store; a failure the user can fix as a
+    UsageError, another as :class:`~.engine_process.EngineStartError`. Call :func:`finish`
+    either way."""
     from .engine_process import EngineStartError, ProcessBridge
 
     if not isinstance(bridge, ProcessBridge):
@@ -70,12 +76,19 @@ def wait_started(bridge: Bridge | ProcessBridge) -> None:
     try:
         bridge.wait_started()
     except EngineStartError as exc:
-        finish(bridge)
         if exc.usage:
             from ..cli import UsageError
 
             raise UsageError(str(exc)) from None
         raise
+
+
+def _show_printed(bridge: Bridge | ProcessBridge) -> None:
+    """What the engine's process printed, now that the app is gone (see ProcessBridge)."""
+    from .engine_process import ProcessBridge
+
+    if isinstance(bridge, ProcessBridge) and (printed := bridge.printed()):
+        sys.stderr.write(printed if printed.endswith("\n") else printed + "\n")
 
 
 def finish(bridge: Bridge | ProcessBridge) -> RunSummary:
@@ -107,19 +120,14 @@ def finish(bridge: Bridge | ProcessBridge) -> RunSummary:
 def run_dashboard(graph: Graph, args: argparse.Namespace, jobs: int) -> int:
     """Run the build under the dashboard; print the summary after it closes; the exit code."""
     from ..cli import EXIT_FAILED, exit_code
-    from .engine_process import EngineStartError, ProcessBridge
+    from .engine_process import EngineStartError
 
     bridge = launch_engine(graph, args, jobs)  # the build starts before Textual is imported
+    not_started: EngineStartError | None = None
     try:
         from .app import make_app
 
-        try:
-            wait_started(bridge)
-        except EngineStartError as exc:  # not the user's doing (that is a UsageError)
-            if isinstance(bridge, ProcessBridge):
-                sys.stderr.write(bridge.printed())
-            print(f"tuibuild: error: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+        wait_started(bridge)
         app = make_app(graph, bridge, exit_on_finish=bool(getattr(args, "exit_on_finish", False)))
 
         def close(signum: int, frame: object) -> None:
@@ -133,12 +141,15 @@ def run_dashboard(graph: Graph, args: argparse.Namespace, jobs: int) -> int:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+    except EngineStartError as exc:  # not the user's doing (that is a UsageError)
+        not_started = exc
     finally:
         summary = finish(bridge)
+    _show_printed(bridge)
+    if not_started is not None:
+        print(f"tuibuild: error: {not_started}", file=sys.stderr)
+        return EXIT_FAILED
     from ..report.console import ConsoleReporter, use_color
-
-    if isinstance(bridge, ProcessBridge) and (printed := bridge.printed()):
-        sys.stderr.write(printed if printed.endswith("\n") else printed + "\n")
 
     ConsoleReporter(sys.stdout, color=use_color(sys.stdout)).summary(summary)
     if bridge.error is not None:

@@ -16,7 +16,7 @@ import pytest
 
 import tui_build
 from tui_build.events import Failure, FailureKind, Stream
-from tui_build.runners import CommandRunner, LocalRunner, PythonRunner
+from tui_build.runners import CommandRunner, LocalRunner, PythonRunner, native
 from tui_build.runners.base import Job, Outcome
 from tui_build.runners.procs import new_token
 from tui_build.subreaper import become_subreaper
@@ -90,12 +90,17 @@ def _subreaper() -> None:
     become_subreaper()  # as the CLI does, so double-forked daemons are re-parented to us
 
 
-@pytest.fixture(params=["posix_spawn", "popen"])
+@pytest.fixture(params=["helper", "posix_spawn", "popen"])
 def commands(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> CommandRunner:
-    """Each command test runs twice: in tuibuild's own folder (where commands are started with
-    posix_spawn) and in another one (subprocess.Popen)."""
+    """Each command test runs three times: through the spawn helper (the native process that
+    starts, reads and reaps commands), and from Python in tuibuild's own folder (where
+    commands are started with posix_spawn) and in another one (subprocess.Popen)."""
+    if request.param == "helper":
+        assert native.available(), "the spawn helper was not built (hatch_build.py)"
+    else:
+        monkeypatch.setenv(native.DISABLE_ENV, "0")
     if request.param == "posix_spawn":
         monkeypatch.chdir(tmp_path)
     return CommandRunner(kill_grace=0.4, drain_timeout=0.5, sample_interval=0.05)
@@ -187,6 +192,7 @@ async def test_commands_in_our_own_folder_are_posix_spawned(
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "posix_spawnp", counting)
+    monkeypatch.setenv(native.DISABLE_ENV, "0")
     monkeypatch.chdir(tmp_path)
     runner = CommandRunner()
     sink = Sink()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import os
 import time
@@ -65,6 +66,10 @@ class UpToDateChecker(Protocol):
         """Forget the task's last success (it failed, was cancelled or interrupted)."""
 
 
+_LOOKAHEAD = 3
+"""Commands handed over early, per job slot (see `Engine._lookahead`)."""
+
+
 class Engine:
     """Runs a selected :class:`Graph` with a jobs limit, pools, priorities and commands."""
 
@@ -110,6 +115,17 @@ class Engine:
         # Tasks whose runner is at work: cancelling their asyncio task stops the runner, and
         # _execute, which catches the cancel, records it.
         self._in_runner: set[str] = set()
+        # Look-ahead: with a runner that can hold a command until a slot frees (the spawn
+        # helper), up to `jobs` more commands are handed over early, so one starts the moment
+        # another exits instead of after the engine has heard of the exit and done its
+        # bookkeeping. They stay READY (and count against the limit for everything else) until
+        # the runner reports the real start. Only while nothing but such commands runs.
+        queue = getattr(runner, "queue", None)
+        self._lookahead = bool(queue is not None and queue(self.jobs, not self.keep_going))
+        self._early: set[str] = set()  # handed over early, not started yet
+        self._withdrawn: set[str] = set()  # early ones taken back (fail-fast): READY again
+        self._others = 0  # running tasks that are not such commands
+        self._is_other: dict[str, bool] = {}
         self._forced: set[str] = set()  # re-run on request: skip the up-to-date check once
         self._started_at: dict[str, float] = {}
         self._cancel_reason: dict[str, str] = {}
@@ -239,7 +255,9 @@ class Engine:
             if self._running:
                 now = time.monotonic()
                 running = tuple(
-                    (name, now - self._started_at.get(name, now)) for name in self._running
+                    (name, now - self._started_at.get(name, now))
+                    for name in self._running
+                    if name not in self._early
                 )
                 self._emit(Heartbeat(running, self._clock()))
 
@@ -344,20 +362,37 @@ class Engine:
         if self._stopped_by is not None:
             return
         skipped: list[tuple[float, int, str]] = []
-        while self._ready and len(self._running) < self.jobs:
+        while self._ready:
+            early = len(self._running) >= self.jobs
+            if early and not self._may_look_ahead():
+                break
             item = heapq.heappop(self._ready)
             name = item[2]
-            if self.state[name] is not TaskState.READY:
+            if self.state[name] is not TaskState.READY or name in self._running:
                 continue
-            pool = self.graph.tasks[name].pool
+            task = self.graph.tasks[name]
+            if early and not self._queueable(task):
+                heapq.heappush(self._ready, item)  # in priority order: nothing overtakes it
+                break
+            pool = task.pool
             if pool is not None and self._pool_use[pool] >= self._pool_limits.get(pool, 1):
                 skipped.append(item)
                 continue
-            self._start(name)
+            self._start(name, early=early)
         for item in skipped:
             heapq.heappush(self._ready, item)
 
-    def _start(self, name: str) -> None:
+    def _may_look_ahead(self) -> bool:
+        return (
+            self._lookahead
+            and self._others == 0
+            and len(self._running) < (1 + _LOOKAHEAD) * self.jobs
+        )
+
+    def _queueable(self, task: Task) -> bool:
+        return self._lookahead and task.kind == "cmd" and task.pool is None
+
+    def _start(self, name: str, early: bool = False) -> None:
         task = self.graph.tasks[name]
         try:
             job = resolve_job(task, self.graph.spec.root, self._env)
@@ -382,12 +417,26 @@ class Engine:
         log_path = self.log_dir / log_file_name(name, self._attempts[name])
         if task.pool is not None:
             self._pool_use[task.pool] += 1
-        self._started_at[name] = time.monotonic()
         self._ran.add(name)
-        # RUNNING is announced here, not in _execute, so that a cancel arriving before the
-        # coroutine's first step still finds the task running and is honoured by _execute.
-        self._set(name, TaskState.RUNNING, log_path=str(log_path))
+        other = not self._queueable(task)
+        self._is_other[name] = other
+        if other:
+            self._others += 1
+        if early:
+            self._early.add(name)  # READY until the runner starts it (_really_started)
+        else:
+            self._started_at[name] = time.monotonic()
+            # RUNNING is announced here, not in _execute, so that a cancel arriving before the
+            # coroutine's first step still finds the task running and is honoured by _execute.
+            self._set(name, TaskState.RUNNING, log_path=str(log_path))
         self._running[name] = self._event_loop.create_task(self._execute(task, job, log_path))
+
+    def _really_started(self, name: str, log_path: Path) -> None:
+        """The runner started a command handed over early: now it runs."""
+        if name in self._early:
+            self._early.discard(name)
+            self._started_at[name] = time.monotonic()
+            self._set(name, TaskState.RUNNING, log_path=str(log_path))
 
     async def _execute(self, task: Task, job: Job, log_path: Path) -> None:
         name = task.name
@@ -396,6 +445,8 @@ class Engine:
         outcome = Outcome()
         try:
             sink = TaskLog(name, log_path, self._emit, self._clock)
+            if name in self._early:
+                sink.on_started = functools.partial(self._really_started, name, log_path)
             if not cancelled:
                 self._in_runner.add(name)
                 try:
@@ -420,11 +471,16 @@ class Engine:
             if sink is not None:
                 with contextlib.suppress(OSError):  # reported above, or the outcome stands
                     sink.close()
-            self._running.pop(name, None)
-            if task.pool is not None:
-                self._pool_use[task.pool] -= 1
+            self._release(task)
             self._wake.set()
         duration = time.monotonic() - self._started_at.pop(name, time.monotonic())
+        if name in self._withdrawn:  # never started: READY as before, for _block_rest
+            self._withdrawn.discard(name)
+            self._cancel_reason.pop(name, None)
+            self._attempts[name] -= 1
+            self._ran.discard(name)
+            self._push_ready(name)
+            return
         if cancelled:
             reason = self._cancel_reason.pop(name, "cancelled")
             self._set(
@@ -436,16 +492,45 @@ class Engine:
         elif outcome.failure is not None:
             self._fail(name, outcome.failure, duration, log_path)
         else:
-            if self.checker is not None:
-                self.checker.succeeded(task, job)
-            self._set(
-                name,
-                TaskState.SUCCEEDED,
-                duration=duration,
-                result=outcome.result,
-                log_path=str(log_path),
-            )
-            self._satisfied(name)
+            self._set_succeeded(task, job, outcome, duration, log_path)
+            return
+        if self._lookahead and self._stopped_by is None:
+            # A command that ended badly held back the ones waiting in the runner (fail-fast);
+            # the build goes on, so they may start.
+            self.runner.resume()  # type: ignore[attr-defined]
+
+    def _set_succeeded(
+        self, task: Task, job: Job, outcome: Outcome, duration: float, log_path: Path
+    ) -> None:
+        if self.checker is not None:
+            self.checker.succeeded(task, job)
+        self._set(
+            task.name,
+            TaskState.SUCCEEDED,
+            duration=duration,
+            result=outcome.result,
+            log_path=str(log_path),
+        )
+        self._satisfied(task.name)
+
+    def _release(self, task: Task) -> None:
+        """The task no longer counts against the jobs limit and its pool (at most once)."""
+        if self._running.pop(task.name, None) is None:
+            return
+        if task.pool is not None:
+            self._pool_use[task.pool] -= 1
+        if self._is_other.pop(task.name, False):
+            self._others -= 1
+        self._early.discard(task.name)
+
+    def _withdraw_early(self) -> None:
+        """Fail-fast: the commands handed over early must not start; they stay READY."""
+        for name in list(self._early):
+            if name in self._cancel_reason:
+                continue
+            self._withdrawn.add(name)
+            self._cancel_reason[name] = "not started"
+            self._running[name].cancel()
 
     def _fail(
         self, name: str, failure: Failure, duration: float, log_path: Path | None = None
@@ -463,6 +548,7 @@ class Engine:
         self._block_dependents(name)
         if not self.keep_going and self._stopped_by is None:
             self._stopped_by = name
+            self._withdraw_early()
         self._wake.set()
 
     # -- commands ---------------------------------------------------------------------------
@@ -490,7 +576,7 @@ class Engine:
         cancelled: list[str] = []
         for name in names:
             state = self.state[name]
-            if state is TaskState.RUNNING:
+            if state is TaskState.RUNNING or name in self._early:
                 self._cancel_reason.setdefault(name, reason)
                 if name in self._in_runner:
                     self._running[name].cancel()

@@ -41,11 +41,15 @@ class TaskLog:
         # Made at a stream's first byte, as the file: most tasks never need one.
         self._decoders: dict[Stream, codecs.IncrementalDecoder] = {}
         self.pid: int | None = None
+        self.on_started: Callable[[], None] | None = None
+        """Called at :meth:`started` (the engine's look-ahead: when a command really starts)."""
         self.size = 0
         """Bytes written to the log so far."""
 
     def started(self, pid: int | None) -> None:
         self.pid = pid
+        if self.on_started is not None:
+            self.on_started()
 
     def output(self, stream: Stream, data: bytes) -> None:
         if self._file is None:

@@ -19,9 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..events import Failure, FailureKind, Stream
+from . import native
 from .base import Job, Outcome, OutputSink
 from .fdwatch import Watcher, fd_watcher
-from .procs import Sampling, kill_tree, new_token, shielded, with_token
+from .procs import TOKEN_ENV, Sampling, kill_tree, new_token, shielded, token_value, with_token
 from .spawn import Child, spawn
 
 _PIPE_SIZE = 1 << 20
@@ -175,7 +176,7 @@ def timeout_failure(timeout: float) -> Failure:
     return Failure(FailureKind.TIMEOUT, f"timed out after {timeout:g}s")
 
 
-def sink_failure(pipes: OutputPipes, outcome: Outcome) -> Outcome:
+def sink_failure(pipes: OutputPipes | native.HelperOutput, outcome: Outcome) -> Outcome:
     """Turn a success into an ERROR when the output could not be recorded."""
     if pipes.error is None or not outcome.ok:
         return outcome
@@ -193,12 +194,39 @@ class CommandRunner:
         self.drain_timeout = drain_timeout
         """After the child exits, how long to wait for processes it left holding its output."""
         self.sample_interval = sample_interval
+        self._queue_limit = 0
+        self._pause_on_failure = False
+        self._slots: asyncio.Semaphore | None = None
 
     def accepts(self, job: Job) -> bool:
         return job.argv is not None or job.shell_command is not None
 
+    def queue(self, jobs: int, pause_on_failure: bool = False) -> bool:
+        """Let :meth:`run` be called before a slot is free: the command then waits (in the
+        spawn helper) until fewer than `jobs` commands run, and `sink.started` marks its real
+        start. False (and nothing changes) where commands do not go through the helper.
+
+        The caller keeps the rest of the bargain: while commands may wait so, it starts nothing
+        else that counts against the same limit. With `pause_on_failure` (fail-fast), a command
+        that exits unsuccessfully holds the waiting ones back until :meth:`resume` or the next
+        :meth:`run`; the caller cancels those it no longer wants.
+        """
+        if not native.available():
+            return False
+        self._queue_limit = jobs
+        self._pause_on_failure = pause_on_failure
+        return True
+
+    def resume(self) -> None:
+        """Let commands waiting for a slot start again after a failure paused them."""
+        helper = native.helper_for(asyncio.get_running_loop(), start=False)
+        if helper is not None:
+            helper.resume()
+
     async def close(self) -> None:
-        """Nothing to do: every command's tree is gone when its :meth:`run` returns."""
+        """Stop the loop's spawn helper, if any: every command's tree is gone when its
+        :meth:`run` returns."""
+        native.close_helper(asyncio.get_running_loop())
 
     async def run(self, job: Job, sink: OutputSink) -> Outcome:
         argv: Sequence[str] = job.argv or ()
@@ -209,6 +237,27 @@ class CommandRunner:
         token = new_token()
         loop = asyncio.get_running_loop()  # once: each call is a getpid() system call
         watcher = fd_watcher(loop)
+        helper = native.helper_for(loop)
+        if helper is not None:
+            return await self._run_native(helper, argv, job, sink, token, loop, watcher)
+        if self._queue_limit:
+            # Commands were to wait in the helper for a slot, and it is gone: wait here.
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self._queue_limit)
+            async with self._slots:
+                return await self._run_here(argv, job, sink, token, loop, watcher)
+        return await self._run_here(argv, job, sink, token, loop, watcher)
+
+    async def _run_here(
+        self,
+        argv: Sequence[str],
+        job: Job,
+        sink: OutputSink,
+        token: str,
+        loop: asyncio.AbstractEventLoop,
+        watcher: Watcher,
+    ) -> Outcome:
+        """:meth:`run` with the command started and followed by this process."""
         pipes = OutputPipes(sink)
         try:
             try:
@@ -231,12 +280,52 @@ class CommandRunner:
         finally:
             pipes.close()
 
+    async def _run_native(
+        self,
+        helper: native.SpawnHelper,
+        argv: Sequence[str],
+        job: Job,
+        sink: OutputSink,
+        token: str,
+        loop: asyncio.AbstractEventLoop,
+        watcher: Watcher,
+    ) -> Outcome:
+        """:meth:`run` with the command started, read and reaped by the spawn helper."""
+        extra = f"{TOKEN_ENV}={token_value(job.env, token)}"
+        try:
+            started, output, entry = helper.spawn(
+                argv,
+                cwd=job.cwd,
+                env=job.env,
+                extra=extra,
+                sink=sink,
+                limit=self._queue_limit,
+                pause_on_failure=self._pause_on_failure,
+            )
+        except ValueError as exc:  # e.g. a NUL byte in an argument
+            return Outcome(Failure(FailureKind.START, f"cannot start {argv[0]}: {exc}"))
+        try:
+            await asyncio.shield(started)
+        except OSError as exc:
+            return Outcome(start_failure(exc, argv[0], job.cwd))
+        except asyncio.CancelledError:
+            helper.withdraw(entry)  # not started, or killed when its start is reported
+            if entry.child is not None and started.done():
+                await shielded(self._kill(entry.child, token))
+            raise
+        assert entry.child is not None
+        try:
+            outcome = await self._follow(entry.child, job, sink, output, token, loop, watcher)
+            return sink_failure(output, outcome)
+        finally:
+            output.close()
+
     async def _follow(
         self,
         proc: Child,
         job: Job,
         sink: OutputSink,
-        pipes: OutputPipes,
+        pipes: OutputPipes | native.HelperOutput,
         token: str,
         loop: asyncio.AbstractEventLoop,
         watcher: Watcher,

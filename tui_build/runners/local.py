@@ -20,6 +20,17 @@ class LocalRunner:
     def accepts(self, job: Job) -> bool:
         return self.callables.accepts(job) or self.commands.accepts(job)
 
+    def queue(self, jobs: int, pause_on_failure: bool = False) -> bool:
+        """See :meth:`CommandRunner.queue`: commands only, never callables."""
+        return self.commands.queue(jobs, pause_on_failure)
+
+    def resume(self) -> None:
+        self.commands.resume()
+
+    def queues(self, job: Job) -> bool:
+        """True when `job` may be handed over before a slot is free (after :meth:`queue`)."""
+        return not self.callables.accepts(job) and self.commands.accepts(job)
+
     async def run(self, job: Job, sink: OutputSink) -> Outcome:
         if self.callables.accepts(job):
             return await self.callables.run(job, sink)

@@ -55,8 +55,13 @@ def new_token() -> str:
 
 def with_token(env: Mapping[str, str], token: str) -> dict[str, str]:
     """The environment for a task's process: `env` with the task's token added."""
+    return {**env, TOKEN_ENV: token_value(env, token)}
+
+
+def token_value(env: Mapping[str, str], token: str) -> str:
+    """What :data:`TOKEN_ENV` holds in the environment of a task started with `env`."""
     outer = env.get(TOKEN_ENV)
-    return {**env, TOKEN_ENV: f"{outer} {token}" if outer else token}
+    return f"{outer} {token}" if outer else token
 
 
 def pids_in_tree(pid: int) -> set[int]:

@@ -66,8 +66,9 @@ class UpToDateChecker(Protocol):
         """Forget the task's last success (it failed, was cancelled or interrupted)."""
 
 
-_LOOKAHEAD = 3
-"""Commands handed over early, per job slot (see `Engine._lookahead`)."""
+_LOOKAHEAD = 6
+"""Commands handed over early, at most, per job slot (see `Engine._lookahead`). They are handed
+over in batches, when half of them have started: the engine wakes and writes once for several."""
 
 
 class Engine:
@@ -362,9 +363,10 @@ class Engine:
         if self._stopped_by is not None:
             return
         skipped: list[tuple[float, int, str]] = []
+        refill = len(self._early) <= _LOOKAHEAD // 2 * self.jobs
         while self._ready:
             early = len(self._running) >= self.jobs
-            if early and not self._may_look_ahead():
+            if early and not (refill and self._may_look_ahead()):
                 break
             item = heapq.heappop(self._ready)
             name = item[2]

@@ -20,7 +20,7 @@
                   until it is reaped and both its pipes are closed (or released).
      'K' id       withdraw a request that has not started yet (answered 'F' with ECANCELED);
                   one that has started is left alone (the engine kills it itself)
-     'W' id=pause arg=n  hold reports (at most 2 ms) while more than n requests wait: enough
+     'W' id=pause arg=n  hold reports (at most 10 ms) while more than n requests wait: enough
                   commands are queued to keep the slots busy, so the engine can wake once for
                   several. With pause=1, a command that exits unsuccessfully stops queued ones
                   from starting until the next 'G' or 'S' (fail-fast: the engine withdraws them
@@ -58,7 +58,7 @@
 #define DEFAULT_PIPE (1 << 16)
 #define BIG_PIPE (1 << 20)
 #define MAX_EVENTS 64
-#define HOLD 0.002 /* seconds a report may wait to be sent with others */
+#define HOLD 0.010 /* seconds a report may wait to be sent with others */
 
 struct header {
     uint8_t type;

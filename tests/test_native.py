@@ -194,3 +194,24 @@ async def test_a_helper_that_dies_fails_only_its_commands(tmp_path: Path) -> Non
     assert (await runner.run(job(tmp_path, "echo", "again"), again)).ok
     assert again.out == b"again\n"
     await runner.close()
+
+
+async def test_a_stale_helper_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A binary left from an older install speaks another protocol: commands start from Python,
+    # still at most `jobs` at once.
+    monkeypatch.setattr(native, "PROTOCOL", native.PROTOCOL + 1)
+    monkeypatch.setattr(native, "_warned", False)
+    runner = CommandRunner()
+    assert runner.queue(1)
+    sink = Sink()
+    outcomes = await asyncio.gather(
+        runner.run(job(tmp_path, "echo", "from python"), sink),
+        runner.run(job(tmp_path, "true"), Sink()),
+    )
+    assert all(o.ok for o in outcomes)
+    assert sink.out == b"from python\n"
+    assert native.helper_for(asyncio.get_running_loop()) is None
+    assert "reinstall tuibuild" in capsys.readouterr().err
+    await runner.close()

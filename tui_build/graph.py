@@ -114,6 +114,7 @@ class Graph:
         for task in self.tasks.values():
             for dep in task.deps:
                 self._dependents[dep].append(task.name)
+        self._order: list[str] | None = None
 
     def __repr__(self) -> str:
         return f"<Graph {len(self.tasks)} tasks, targets={list(self.targets)}>"
@@ -142,7 +143,9 @@ class Graph:
 
     def topological_order(self) -> list[str]:
         """Every task after its dependencies; otherwise as close to declaration order as can be."""
-        return self._postorder(self.tasks)
+        if self._order is None:  # the graph does not change once made
+            self._order = self._postorder(self.tasks)
+        return list(self._order)
 
     def _postorder(self, roots: Iterable[str]) -> list[str]:
         order: list[str] = []

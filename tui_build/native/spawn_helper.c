@@ -29,6 +29,7 @@
      'R' id       release a command's pipes (the engine stopped reading: something the command
                   left running holds them); it no longer counts against any limit
    Reports (helper -> engine, on stdout):
+     'H'     arg=PROTOCOL     first, at once: which protocol this binary speaks
      'P' id  arg=pid          started (the 'X' of a command that freed its place comes first)
      'F' id  arg=errno        could not start; payload "c" (the working directory) or "x" (exec)
      'O' id  arg=1|2          output from stdout (1) or stderr (2)
@@ -52,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define PROTOCOL 1 /* runners/native.py checks it: a stale binary is not used */
 #define HEADER 16
 #define READ_SIZE (256 * 1024)
 #define OUT_CAP (512 * 1024)
@@ -547,6 +549,8 @@ int main(void) {
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &ev) < 0) die("epoll_ctl stdin");
     ev.data.ptr = &signal_mark;
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev) < 0) die("epoll_ctl signalfd");
+    report('H', 0, PROTOCOL, NULL, 0);
+    flush();
     struct epoll_event events[MAX_EVENTS];
     double held_since = 0;
     for (;;) {

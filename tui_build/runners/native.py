@@ -24,9 +24,11 @@ import errno
 import fcntl
 import functools
 import os
+import select
 import signal
 import struct
 import subprocess
+import sys
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -37,11 +39,14 @@ from .fdwatch import Watcher, fd_watcher
 from .spawn import Child
 
 DISABLE_ENV = "TUIBUILD_NATIVE"
+PROTOCOL = 1
+"""What spawn_helper.c's PROTOCOL must be: a binary left from an older build is not used."""
 BINARY = Path(__file__).resolve().parent.parent / "native" / "tuibuild-spawn"
 
 _HEADER = struct.Struct("=BxxxIII")
 _HEADER_SIZE = _HEADER.size
 _READ_SIZE = 1 << 20
+_HELLO_TIMEOUT = 5.0
 _PIPE_SIZE = 1 << 20
 _STREAMS = {1: Stream.STDOUT, 2: Stream.STDERR}
 _SPAWN = ord("S")
@@ -174,6 +179,7 @@ class SpawnHelper:
         assert self._process.stdin is not None and self._process.stdout is not None
         self._requests = self._process.stdin.fileno()
         self._reports = self._process.stdout.fileno()
+        self._hello()
         for fd in (self._requests, self._reports):
             os.set_blocking(fd, False)
             with contextlib.suppress(OSError):
@@ -188,6 +194,25 @@ class SpawnHelper:
         self._settings = (0, False)
         self.alive = True
         watcher.add(self._reports, self._readable)
+
+    def _hello(self) -> None:
+        """Read the helper's first report (it sends it at once) and check its protocol."""
+        ready, _, _ = select.select([self._reports], [], [], _HELLO_TIMEOUT)
+        hello = os.read(self._reports, _HEADER_SIZE) if ready else b""
+        if len(hello) == _HEADER_SIZE:
+            kind, _, version, _ = _HEADER.unpack(hello)
+            if kind == ord("H") and version == PROTOCOL:
+                return
+            reason = f"{BINARY} speaks protocol {version}, not {PROTOCOL}: reinstall tuibuild"
+        else:
+            reason = f"{BINARY} did not answer"
+        self._process.kill()
+        self._process.wait()
+        for stream in (self._process.stdin, self._process.stdout):
+            if stream is not None:
+                stream.close()
+        _warn_once(reason)
+        raise HelperGone(reason)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -392,6 +417,16 @@ class SpawnHelper:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+
+
+_warned = False
+
+
+def _warn_once(reason: str) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        print(f"tuibuild: warning: {reason}; starting commands without the helper", file=sys.stderr)
 
 
 _helpers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SpawnHelper | None] = (

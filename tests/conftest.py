@@ -94,6 +94,18 @@ class Recorder:
     def __call__(self, event: Event) -> None:
         self.events.append(event)
 
+    def peak_running(self) -> int:
+        """The most tasks RUNNING at once, from the state changes alone."""
+        running = peak = 0
+        for e in self.events:
+            if isinstance(e, TaskStateChanged):
+                if e.state is TaskState.RUNNING:
+                    running += 1
+                elif e.previous is TaskState.RUNNING:
+                    running -= 1
+                peak = max(peak, running)
+        return peak
+
     def transitions(self, task: str) -> list[TaskState]:
         return [e.state for e in self.events if isinstance(e, TaskStateChanged) and e.task == task]
 

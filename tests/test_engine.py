@@ -43,15 +43,7 @@ async def test_jobs_limit_is_never_exceeded(tmp_path: Path, fake_runner: FakeRun
     assert await engine.wait_finished() == "succeeded"
     assert fake_runner.max_running == 3
     # From the events alone: never more than 3 running at once.
-    running = peak = 0
-    for e in rec.events:
-        if isinstance(e, TaskStateChanged):
-            if e.state is S.RUNNING:
-                running += 1
-            elif e.previous is S.RUNNING:
-                running -= 1
-            peak = max(peak, running)
-    assert peak == 3
+    assert rec.peak_running() == 3
 
 
 async def test_pool_depth_limits_its_tasks(tmp_path: Path, fake_runner: FakeRunner) -> None:

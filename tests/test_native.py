@@ -18,7 +18,7 @@ import pytest
 from conftest import Recorder, make_graph
 
 from tui_build.engine import Engine
-from tui_build.events import Stream, TaskState, TaskStateChanged
+from tui_build.events import Stream, TaskState
 from tui_build.runners import CommandRunner, LocalRunner, native
 from tui_build.runners.base import Job
 
@@ -50,18 +50,6 @@ class Sink:
 
 def job(tmp_path: Path, *argv: str) -> Job:
     return Job(task="t", argv=argv, cwd=tmp_path, env=dict(os.environ))
-
-
-def peak_running(recorder: Recorder) -> int:
-    running = peak = 0
-    for e in recorder.events:
-        if isinstance(e, TaskStateChanged):
-            if e.state is S.RUNNING:
-                running += 1
-            elif e.previous is S.RUNNING:
-                running -= 1
-            peak = max(peak, running)
-    return peak
 
 
 async def test_a_queued_command_starts_only_when_one_has_ended(tmp_path: Path) -> None:
@@ -134,7 +122,7 @@ async def test_look_ahead_keeps_the_jobs_limit_in_the_events(tmp_path: Path) -> 
         assert await engine.run() == "succeeded"
     finally:
         await engine.runner.close()
-    assert peak_running(recorder) == 2
+    assert recorder.peak_running() == 2
     assert all(recorder.transitions(f"t{i}")[-1] is S.SUCCEEDED for i in range(40))
 
 
@@ -152,7 +140,7 @@ async def test_fail_fast_starts_nothing_after_a_failure(tmp_path: Path) -> None:
     assert list(tmp_path.glob("ran*")) == []
     assert engine.state["bad"] is S.FAILED
     assert all(engine.state[f"t{i}"] is S.BLOCKED for i in range(6))
-    assert peak_running(recorder) == 1
+    assert recorder.peak_running() == 1
 
 
 async def test_a_cancel_that_does_not_stop_the_build_lets_the_waiting_ones_start(

@@ -378,12 +378,7 @@ class SpawnHelper:
         """The helper died (or closed its end): every command it had is finished for us."""
         if not self.alive:
             return
-        self.alive = False
-        with contextlib.suppress(ValueError, OSError):
-            self._watcher.remove(self._reports)
-        if self._writer_added:
-            self._loop.remove_writer(self._requests)
-            self._writer_added = False
+        self._unwatch()
         entries, self._entries = self._entries, {}
         for entry in entries.values():
             if entry.child is None:
@@ -398,16 +393,20 @@ class SpawnHelper:
             if not entry.exited:
                 entry.child._exited(-signal.SIGKILL)
 
-    def close(self) -> None:
-        """Close the requests pipe (the helper exits at EOF) and reap the helper."""
-        if self.alive:
-            self._flush()
+    def _unwatch(self) -> None:
+        """No more requests or reports: stop watching both pipes."""
         self.alive = False
         with contextlib.suppress(ValueError, OSError):
             self._watcher.remove(self._reports)
         if self._writer_added:
             self._loop.remove_writer(self._requests)
             self._writer_added = False
+
+    def close(self) -> None:
+        """Close the requests pipe (the helper exits at EOF) and reap the helper."""
+        if self.alive:
+            self._flush()
+        self._unwatch()
         for stream in (self._process.stdin, self._process.stdout):
             with contextlib.suppress(OSError):
                 if stream is not None:

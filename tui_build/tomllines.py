@@ -16,6 +16,10 @@ import re
 from dataclasses import dataclass, field
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
+# The lines nearly every build file is made of, recognised in one match each: `[a.b]` and
+# `key = ...` with bare keys. Anything else goes through the general parse below.
+_SIMPLE_HEADER = re.compile(r"[ \t]*\[([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\][ \t]*(?:#.*)?$")
+_SIMPLE_KEY = re.compile(r"[ \t]*([A-Za-z0-9_-]+)[ \t]*=")
 _DEFINED_ONCE = ("tasks", "templates")
 
 Path_ = tuple[str, ...]
@@ -105,14 +109,25 @@ def scan(text: str) -> Lines:
             if line.count(in_string) % 2 == 1:
                 in_string = None
             continue
+        simple = _SIMPLE_HEADER.match(line)
+        if simple is not None:
+            table = simple.group(1).split(".")
+            _record(lines, tuple(table), number, define=True)
+            continue
         header = _header(line)
         if header is not None:
             table, array = header
             _record(lines, tuple(table), number, define=not array)
             continue
-        parsed = _parse_key(line, 0)
-        if parsed is not None and parsed[1] < len(line) and line[parsed[1]] == "=":
-            _record(lines, (*table, *parsed[0]), number, define=True)
+        simple = _SIMPLE_KEY.match(line)
+        if simple is not None:
+            _record(lines, (*table, simple.group(1)), number, define=True)
+        else:
+            parsed = _parse_key(line, 0)
+            if parsed is not None and parsed[1] < len(line) and line[parsed[1]] == "=":
+                _record(lines, (*table, *parsed[0]), number, define=True)
+        if '"""' not in line and "'''" not in line:
+            continue
         for quote in ('"""', "'''"):
             if line.count(quote) % 2 == 1:
                 in_string = quote

@@ -21,9 +21,22 @@ import signal
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
+else:
+
+    class _Psutil:
+        """psutil, imported at first use: a build of short commands never needs it (10 ms)."""
+
+        def __getattr__(self, name: str) -> object:
+            import psutil as module
+
+            globals()["psutil"] = module
+            return getattr(module, name)
+
+    psutil = _Psutil()
 
 TOKEN_ENV = "TUIBUILD_TASK_TOKEN"
 """Holds a fresh random token in the environment of every task's processes. Tokens accumulate

@@ -117,16 +117,21 @@ class Engine:
         # _execute, which catches the cancel, records it.
         self._in_runner: set[str] = set()
         # Look-ahead: with a runner that can hold a command until a slot frees (the spawn
-        # helper), up to `jobs` more commands are handed over early, so one starts the moment
-        # another exits instead of after the engine has heard of the exit and done its
-        # bookkeeping. They stay READY (and count against the limit for everything else) until
-        # the runner reports the real start. Only while nothing but such commands runs.
+        # helper), up to _LOOKAHEAD x jobs more commands are handed over early, so one starts
+        # the moment another exits instead of after the engine has heard of the exit and done
+        # its bookkeeping. They stay READY (and count against the limit for everything else)
+        # until the runner reports the real start. Only while nothing but such commands runs.
+        # A runner offers it with two optional methods, `queue` and `resume`.
         queue = getattr(runner, "queue", None)
-        self._lookahead = bool(queue is not None and queue(self.jobs, not self.keep_going))
+        self._resume_runner: Callable[[], None] | None = getattr(runner, "resume", None)
+        self._lookahead = bool(
+            queue is not None
+            and self._resume_runner is not None
+            and queue(self.jobs, not self.keep_going)
+        )
         self._early: set[str] = set()  # handed over early, not started yet
         self._withdrawn: set[str] = set()  # early ones taken back (fail-fast): READY again
-        self._others = 0  # running tasks that are not such commands
-        self._is_other: dict[str, bool] = {}
+        self._others = 0  # running tasks that are not such commands (not _queueable)
         self._forced: set[str] = set()  # re-run on request: skip the up-to-date check once
         self._started_at: dict[str, float] = {}
         self._cancel_reason: dict[str, str] = {}
@@ -420,9 +425,7 @@ class Engine:
         if task.pool is not None:
             self._pool_use[task.pool] += 1
         self._ran.add(name)
-        other = not self._queueable(task)
-        self._is_other[name] = other
-        if other:
+        if not self._queueable(task):
             self._others += 1
         if early:
             self._early.add(name)  # READY until the runner starts it (_really_started)
@@ -494,26 +497,21 @@ class Engine:
         elif outcome.failure is not None:
             self._fail(name, outcome.failure, duration, log_path)
         else:
-            self._set_succeeded(task, job, outcome, duration, log_path)
+            if self.checker is not None:
+                self.checker.succeeded(task, job)
+            self._set(
+                name,
+                TaskState.SUCCEEDED,
+                duration=duration,
+                result=outcome.result,
+                log_path=str(log_path),
+            )
+            self._satisfied(name)
             return
-        if self._lookahead and self._stopped_by is None:
+        if self._lookahead and self._stopped_by is None and self._resume_runner is not None:
             # A command that ended badly held back the ones waiting in the runner (fail-fast);
             # the build goes on, so they may start.
-            self.runner.resume()  # type: ignore[attr-defined]
-
-    def _set_succeeded(
-        self, task: Task, job: Job, outcome: Outcome, duration: float, log_path: Path
-    ) -> None:
-        if self.checker is not None:
-            self.checker.succeeded(task, job)
-        self._set(
-            task.name,
-            TaskState.SUCCEEDED,
-            duration=duration,
-            result=outcome.result,
-            log_path=str(log_path),
-        )
-        self._satisfied(task.name)
+            self._resume_runner()
 
     def _release(self, task: Task) -> None:
         """The task no longer counts against the jobs limit and its pool (at most once)."""
@@ -521,7 +519,7 @@ class Engine:
             return
         if task.pool is not None:
             self._pool_use[task.pool] -= 1
-        if self._is_other.pop(task.name, False):
+        if not self._queueable(task):
             self._others -= 1
         self._early.discard(task.name)
 

@@ -310,7 +310,7 @@ class CommandRunner:
             return Outcome(start_failure(exc, argv[0], job.cwd))
         except asyncio.CancelledError:
             helper.withdraw(entry)  # not started, or killed when its start is reported
-            if entry.child is not None and started.done():
+            if entry.child is not None:  # it had started: its start was reported
                 await shielded(self._kill(entry.child, token))
             raise
         assert entry.child is not None

@@ -27,10 +27,6 @@ class LocalRunner:
     def resume(self) -> None:
         self.commands.resume()
 
-    def queues(self, job: Job) -> bool:
-        """True when `job` may be handed over before a slot is free (after :meth:`queue`)."""
-        return not self.callables.accepts(job) and self.commands.accepts(job)
-
     async def run(self, job: Job, sink: OutputSink) -> Outcome:
         if self.callables.accepts(job):
             return await self.callables.run(job, sink)

@@ -109,9 +109,6 @@ class HelperOutput:
         if self._on_eof is not None:
             self._on_eof()
 
-    def close_writers(self) -> None:
-        """Nothing to close: the helper holds the write ends, and closes them at the spawn."""
-
     def watch(
         self, on_eof: Callable[[], None] | None = None, watcher: Watcher | None = None
     ) -> None:
@@ -148,8 +145,14 @@ class _Entry:
     __slots__ = ("abandoned", "child", "cwd", "exited", "filename", "ident", "output", "started")
 
     def __init__(
-        self, output: HelperOutput, started: asyncio.Future[int], filename: str, cwd: str
+        self,
+        ident: int,
+        output: HelperOutput,
+        started: asyncio.Future[int],
+        filename: str,
+        cwd: str,
     ) -> None:
+        self.ident = ident
         self.output = output
         self.started = started
         self.filename = filename
@@ -157,7 +160,6 @@ class _Entry:
         self.child: Child | None = None
         self.exited = False
         self.abandoned = False
-        self.ident = 0
 
 
 class HelperGone(Exception):
@@ -239,10 +241,9 @@ class SpawnHelper:
         key = tuple(env.items())
         env_id = self._envs.get(key)
         if env_id is None:
-            env_id = self._envs[key] = len(self._envs) + 1
             if any("\0" in k or "\0" in v for k, v in key):
-                del self._envs[key]
                 raise ValueError("embedded null byte")
+            env_id = self._envs[key] = len(self._envs) + 1
             block = b"".join(os.fsencode(f"{k}={v}") + b"\0" for k, v in key)
             self._send(_ENV, env_id, 0, block)
         parts = [str(limit), str(cwd), extra, *argv]
@@ -257,8 +258,7 @@ class SpawnHelper:
         self._next_id += 1
         output = HelperOutput(sink)
         started: asyncio.Future[int] = self._loop.create_future()
-        entry = _Entry(output, started, argv[0], parts[1])
-        entry.ident = task_id
+        entry = _Entry(task_id, output, started, argv[0], parts[1])
         output.release = functools.partial(self._release, task_id)
         self._entries[task_id] = entry
         self._send(_SPAWN, task_id, env_id, b"\0".join(encoded) + b"\0")

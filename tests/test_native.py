@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import Recorder, make_graph
+from conftest import Recorder, make_graph, until
 
 from tui_build.engine import Engine
 from tui_build.events import Stream, TaskState
@@ -176,7 +176,15 @@ async def test_a_helper_that_dies_fails_only_its_commands(tmp_path: Path) -> Non
     os.kill(helper._process.pid, signal.SIGKILL)
     outcome = await asyncio.wait_for(running, 10)
     assert outcome.failure is not None and "SIGKILL" in outcome.failure.message
-    assert not psutil.pid_exists(sink.pid) or psutil.Process(sink.pid).status() == "zombie"
+    pid = sink.pid
+
+    def gone() -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    await until(gone)  # its group got SIGKILL: it is gone as soon as the signal lands
     # The next command gets a new helper.
     again = Sink()
     assert (await runner.run(job(tmp_path, "echo", "again"), again)).ok

@@ -9,7 +9,6 @@ Expansion of `foreach` / `matrix`, dependencies and placeholders are checked in 
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import spec_keys
-from .tomllines import Lines, scan
+from .tomllines import Lines, parse_simple, scan
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -135,6 +134,8 @@ _TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """`" (did you mean 'x'?)"` for the closest candidate, or `""` when none is close."""
+    import difflib  # only error messages need it
+
     close = difflib.get_close_matches(word, list(candidates), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -160,7 +161,13 @@ class _Parser:
     def __init__(self, text: str, path: Path | str) -> None:
         self.text = text
         self.path = path
-        self.lines: Lines = scan(text)
+        simple = parse_simple(text)
+        self.data: dict[str, Any] | None = None
+        """The document when the fast path read it; else `load_toml` asks `tomllib`."""
+        if simple is None:
+            self.lines: Lines = scan(text)
+        else:
+            self.data, self.lines = simple
 
     def error(
         self, message: str, *where: str, task: str | None = None, line: int | None = None
@@ -199,6 +206,8 @@ class _Parser:
         )
 
     def load_toml(self) -> dict[str, Any]:
+        if self.data is not None:
+            return self.data
         try:
             return tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as error:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import secrets
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -232,7 +231,7 @@ def open_session(
         suffix += 1
         run_id = f"{new_run_id()}-{suffix}"
     store.prune(graph.spec.keep_runs - 1, directory / "logs", keep={run_id})
-    token = secrets.token_hex(8)
+    token = os.urandom(8).hex()
     store.set_meta("noop_token", token)
     store.flush()
     checker = Checker(graph, store, force=force)

@@ -22,7 +22,6 @@ import itertools
 import json
 import operator
 import os
-import shutil
 import sqlite3
 import sys
 import time
@@ -403,6 +402,8 @@ class Store:
                 if run not in kept:
                     self.conn.execute("DELETE FROM runs WHERE id = ?", (run,))
         if logs_root.is_dir():
+            import shutil  # pruning is the only user; start-up need not import it
+
             for entry in logs_root.iterdir():
                 if entry.is_dir() and entry.name not in kept:
                     shutil.rmtree(entry, ignore_errors=True)

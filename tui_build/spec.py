@@ -20,11 +20,6 @@ from typing import Any
 from . import spec_keys
 from .tomllines import Lines, parse_simple, scan
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 __all__ = [
     "BuildFileError",
     "BuildSpec",
@@ -208,6 +203,11 @@ class _Parser:
     def load_toml(self) -> dict[str, Any]:
         if self.data is not None:
             return self.data
+        # Imported here: most build files never need it (see tomllines.parse_simple).
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
         try:
             return tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as error:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import codecs
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -194,6 +193,20 @@ def use_color(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
+def _columns() -> int:
+    """The terminal's width as `shutil.get_terminal_size` gives it, without importing shutil."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(1).columns or 100
+    except OSError:
+        return 100
+
+
 class ConsoleReporter:
     """An engine subscriber that writes the build's story to a text stream."""
 
@@ -221,7 +234,7 @@ class ConsoleReporter:
         self._partial: dict[str, str] = {}
         self._quiet: set[str] = set()
         """Tasks seen starting that printed nothing since: their log is not even opened."""
-        self._width = min(shutil.get_terminal_size((100, 24)).columns, 120)
+        self._width = min(_columns(), 120)
 
     # -- styling ----------------------------------------------------------------------------
 

@@ -191,7 +191,9 @@ class SpawnHelper:
         self._envs: dict[tuple[tuple[str, str], ...], int] = {}
         self._outgoing = bytearray()
         self._writer_added = False
-        self._pending = b""
+        # Room for one read after the longest report the helper sends (its READ_SIZE, 256 KiB).
+        self._buffer = bytearray(_READ_SIZE + _HEADER_SIZE + (256 << 10))
+        self._filled = 0
         self._flush_scheduled = False
         self._settings = (0, False)
         self.alive = True
@@ -312,30 +314,45 @@ class SpawnHelper:
     # -- reports ----------------------------------------------------------------------------
 
     def _readable(self) -> None:
-        try:
-            data = os.read(self._reports, _READ_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._gone()
-            return
-        if self._pending:
-            data = self._pending + data
+        # One buffer for the life of the helper: reads land after what the last read left (a
+        # report cut in two), so no read allocates and nothing is concatenated.
+        buf = self._buffer
+        filled = self._filled
+        with memoryview(buf) as view:
+            try:
+                count = os.readv(self._reports, [view[filled:]])
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                count = 0
+            if not count:
+                self._gone()
+                return
+            size = filled + count
+            at = self._dispatch(buf, view, size)
+            rest = view[at:size].tobytes() if at < size else b""
+        self._filled = len(rest)
+        if rest:
+            buf[: len(rest)] = rest
+            if len(rest) >= _HEADER_SIZE:
+                need = _HEADER_SIZE + _HEADER.unpack_from(rest)[3] + _READ_SIZE
+                if need > len(buf):  # a report larger than any the helper sends today
+                    buf.extend(bytes(need - len(buf)))
+
+    def _dispatch(self, buf: bytearray, view: memoryview, size: int) -> int:
+        """Act on each whole report in ``buf[:size]``; return where the partial one starts."""
         unpack = _HEADER.unpack_from
-        size = len(data)
         at = 0
         entries = self._entries
         while size - at >= _HEADER_SIZE:
-            kind, ident, arg, length = unpack(data, at)
+            kind, ident, arg, length = unpack(buf, at)
             end = at + _HEADER_SIZE + length
             if end > size:
                 break
             entry = entries.get(ident)
             if entry is not None:
                 if kind == 79:  # 'O'
-                    entry.output.forward(_STREAMS[arg], data[at + _HEADER_SIZE : end])
+                    entry.output.forward(_STREAMS[arg], view[at + _HEADER_SIZE : end].tobytes())
                 elif kind == 88:  # 'X'
                     self._exited(ident, entry, os.waitstatus_to_exitcode(arg))
                 elif kind == 67:  # 'C'
@@ -346,9 +363,9 @@ class SpawnHelper:
                     self._started(entry, arg)
                 elif kind == 70:  # 'F'
                     del entries[ident]
-                    self._failed(entry, arg, data[at + _HEADER_SIZE : end])
+                    self._failed(entry, arg, view[at + _HEADER_SIZE : end].tobytes())
             at = end
-        self._pending = data[at:] if at < size else b""
+        return at
 
     def _started(self, entry: _Entry, pid: int) -> None:
         entry.child = Child(pid)

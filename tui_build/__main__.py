@@ -5,6 +5,9 @@ from __future__ import annotations
 import sys
 
 from .cli import main
+from .fastpath import skip_final_collection
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    skip_final_collection()
+    sys.exit(code)

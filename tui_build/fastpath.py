@@ -52,7 +52,22 @@ def main() -> int:
         return code
     from .cli import main as full_main
 
-    return full_main(argv)
+    code = full_main(argv)
+    skip_final_collection()
+    return code
+
+
+def skip_final_collection() -> None:
+    """Leave the objects of a finished command to the operating system.
+
+    At exit the interpreter collects every object the run made (a 2,000-task graph with its
+    engine: ~10 ms; a no-op build: 94 -> 83 ms in all). By now every file is closed or flushed,
+    the store is closed and no task is left, so nothing of them needs finalising: they are moved
+    out of the collector's reach. atexit handlers and the flushing of stdout and stderr still run.
+    """
+    import gc
+
+    gc.freeze()
 
 
 def parse(argv: list[str]) -> tuple[str, tuple[str, ...]] | None:

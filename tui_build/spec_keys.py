@@ -7,7 +7,6 @@ value as `tomllib` returns it and gives back the normalised value (tuples, strin
 
 from __future__ import annotations
 
-import datetime
 import re
 from collections.abc import Callable
 from typing import Any
@@ -30,12 +29,11 @@ def type_name(value: object) -> str:
         (str, "string"),
         (list, "array"),
         (dict, "table"),
-        (datetime.datetime, "datetime"),
-        (datetime.date, "date"),
-        (datetime.time, "time"),
     ):
         if isinstance(value, kind):
             return name
+    # TOML's datetime, date and time are Python's classes of those names (tomllib makes them):
+    # no `import datetime` (1.5 ms) to say so.
     return type(value).__name__
 
 

@@ -193,7 +193,7 @@ def use_color(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
-def _columns() -> int:
+def terminal_columns(fallback: int = 100) -> int:
     """The terminal's width as `shutil.get_terminal_size` gives it, without importing shutil."""
     try:
         columns = int(os.environ["COLUMNS"])
@@ -202,9 +202,9 @@ def _columns() -> int:
     if columns > 0:
         return columns
     try:
-        return os.get_terminal_size(1).columns or 100
+        return os.get_terminal_size(1).columns or fallback
     except OSError:
-        return 100
+        return fallback
 
 
 class ConsoleReporter:
@@ -234,7 +234,7 @@ class ConsoleReporter:
         self._partial: dict[str, str] = {}
         self._quiet: set[str] = set()
         """Tasks seen starting that printed nothing since: their log is not even opened."""
-        self._width = min(_columns(), 120)
+        self._width = min(terminal_columns(), 120)
 
     # -- styling ----------------------------------------------------------------------------
 

@@ -329,7 +329,7 @@ class SpawnHelper:
                 self._gone()
                 return
             size = filled + count
-            at = self._dispatch(buf, view, size)
+            at = self._dispatch(view, size)
             rest = view[at:size].tobytes() if at < size else b""
         self._filled = len(rest)
         if rest:
@@ -339,13 +339,13 @@ class SpawnHelper:
                 if need > len(buf):  # a report larger than any the helper sends today
                     buf.extend(bytes(need - len(buf)))
 
-    def _dispatch(self, buf: bytearray, view: memoryview, size: int) -> int:
-        """Act on each whole report in ``buf[:size]``; return where the partial one starts."""
+    def _dispatch(self, view: memoryview, size: int) -> int:
+        """Act on each whole report in ``view[:size]``; return where the partial one starts."""
         unpack = _HEADER.unpack_from
         at = 0
         entries = self._entries
         while size - at >= _HEADER_SIZE:
-            kind, ident, arg, length = unpack(buf, at)
+            kind, ident, arg, length = unpack(view, at)
             end = at + _HEADER_SIZE + length
             if end > size:
                 break
